@@ -1,0 +1,1 @@
+"""Adapters: steer at any alpha, merge, combine, calibrate, inspect."""

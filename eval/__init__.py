@@ -1,0 +1,1 @@
+"""Eval: coefficient sweeps, trait and nuisance metrics, A/B runs, reports."""

@@ -1,0 +1,40 @@
+import math
+
+import pytest
+import torch
+
+from wsteer.chat import build_messages, encode_prompt
+from wsteer.scoring import completion_logprobs, persona_log_likelihood_ratio, perplexity
+
+TEMPLATE = "Pretend you're a {persona} person."
+
+
+def test_completion_logprobs_match_a_manual_forward(tiny):
+    model, tokenizer = tiny
+    convs = [build_messages("Say hi."), build_messages("A much longer prompt about the weather today.")]
+    texts = ["Hello there!", "It is sunny and warm."]
+    batched = completion_logprobs(model, tokenizer, convs, texts, batch_size=2)
+    for conv, text, got in zip(convs, texts, batched):
+        prompt = encode_prompt(tokenizer, conv)
+        completion = tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prompt + completion])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0], -1)
+        expected = [logp[len(prompt) - 1 + i, tok].item() for i, tok in enumerate(completion)]
+        assert got == pytest.approx(expected, abs=1e-5)
+
+
+def test_plr_is_antisymmetric_and_empty_text_is_nan(tiny):
+    model, tokenizer = tiny
+    prompts, texts = ["Should I lie?", "Tell me about tea."], ["No, tell the truth.", ""]
+    forward = persona_log_likelihood_ratio(model, tokenizer, prompts, texts, TEMPLATE, "honest", "dishonest")
+    backward = persona_log_likelihood_ratio(model, tokenizer, prompts, texts, TEMPLATE, "dishonest", "honest")
+    assert forward[0] == pytest.approx(-backward[0], abs=1e-6) and forward[0] != 0
+    assert math.isnan(forward[1])
+
+
+def test_perplexity_is_exp_of_mean_nll(tiny):
+    model, tokenizer = tiny
+    [lp] = completion_logprobs(model, tokenizer, [build_messages("q")], ["some answer"])
+    [ppl] = perplexity(model, tokenizer, ["q"], ["some answer"])
+    assert ppl == pytest.approx(math.exp(-sum(lp) / len(lp)))

@@ -1,0 +1,1 @@
+"""Training: TRL preference objectives on a LoRA adapter that carries the persona."""

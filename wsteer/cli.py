@@ -1,0 +1,105 @@
+"""The ``wsteer`` command: one subcommand per stage, each a thin layer over one library function.
+
+Stages register their own verbs (``register(subparsers)`` in ``pairs/cli.py``, ``train/cli.py``, …), so this file
+only assembles them and turns errors into one line: ``wsteer: error: <where>: <what> (fix: <how>)``, exit 2.
+``--debug`` (anywhere on the line) shows tracebacks and library logs instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from wsteer.config import load_config
+from wsteer.errors import WsteerError
+
+# Stage packages that contribute subcommands, in pipeline order.
+STAGE_CLIS = ("pairs.cli", "train.cli", "adapters.cli", "eval.cli", "wsteer.demo")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_class: type,
+                         default_config: str | None = None) -> None:
+    """Give a verb ``--config FILE`` and ``key=value`` overrides that load into ``config_class``."""
+    parser.add_argument("--config", default=default_config, metavar="FILE",
+                        help=f"YAML file with {config_class.__name__} keys"
+                             + (f" (default: {default_config})" if default_config else ""))
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="override config keys, e.g. learning_rate=1e-4 model.name=path/to/model")
+    parser.set_defaults(config_class=config_class)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """Load the verb's config from ``--config`` and the overrides."""
+    path = args.config
+    if path is not None and not Path(path).exists() and (REPO_ROOT / path).exists():
+        path = REPO_ROOT / path  # let `wsteer demo` find configs/ when run outside the checkout
+    return load_config(args.config_class, path, args.overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``wsteer`` parser with every stage's verbs."""
+    parser = argparse.ArgumentParser(
+        prog="wsteer",
+        description="Weight steering: persona pair -> cho/rej pairs -> LoRA adapter -> steer at any alpha -> eval.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in STAGE_CLIS:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def _quiet_libraries() -> None:
+    import os
+    import warnings
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore")
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 a check failed, 2 a usage or input error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    if not debug:
+        _quiet_libraries()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except WsteerError as exc:
+        if debug:
+            raise
+        print(f"wsteer: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("wsteer: interrupted; finished work is saved and a rerun resumes", file=sys.stderr)
+        return 130
+    except Exception as exc:  # anything unexpected: one line, the traceback only on request
+        if debug:
+            raise
+        first_line = (str(exc).splitlines() or [""])[0][:300]
+        print(f"wsteer: error: unexpected {type(exc).__name__}: {first_line} "
+              "(rerun with --debug for the traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def stage_main(stage: str) -> None:
+    """``python -m STAGE …`` runs ``wsteer STAGE …``."""
+    sys.exit(main([stage, *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
