@@ -251,7 +251,7 @@ class JsonlAppendLog:
         self.records: list[dict] = []
         self._handle: typing.IO[bytes] | None = None
 
-    def __enter__(self) -> "JsonlAppendLog":
+    def __enter__(self) -> JsonlAppendLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._repair_and_load()

@@ -194,7 +194,7 @@ def _hub_snapshot(repo_id: str, revision: str | None, allow_pickle: bool) -> Pat
     except HFValidationError:
         raise ModelLoadError(f"{repo_id!r} is not a local directory, an alias or a valid hub id",
                              where="model.name", fix=f"pass an existing directory or '{SMOLLM2_ALIAS}'") from None
-    except Exception as exc:  # network, auth, missing cache: huggingface_hub raises many types
+    except Exception as exc:  # noqa: BLE001 - network, auth, missing cache: huggingface_hub raises many types
         hint = ("it is not in the local hub cache and HF_HUB_OFFLINE=1 forbids downloading" if offline
                 else f"download failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})")
         raise ModelLoadError(f"cannot load model {repo_id!r}: {hint}", where="model.name",

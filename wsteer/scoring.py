@@ -71,3 +71,18 @@ def perplexity(model, tokenizer, prompts: Sequence[str], texts: Sequence[str], s
              for p in prompts]
     return [math.exp(-mean_logprob(lp)) if lp else math.nan
             for lp in completion_logprobs(model, tokenizer, convs, texts, batch_size)]
+
+
+def preference_margins(model, tokenizer, prompts: Sequence[str], chosen: Sequence[str], rejected: Sequence[str],
+                       system: str | None = None, batch_size: int = 16) -> list[float]:
+    """Per pair: mean token logp of ``chosen`` minus that of ``rejected``, both after the same prompt.
+
+    Prompts carry no persona (optionally a fixed ``system``), as in training. Length-normalised, so a length
+    difference between the sides does not masquerade as preference. Steering toward the pos pole should raise
+    it relative to the base model; steering toward neg should lower it.
+    """
+    convs = [persona_messages(p, "{persona}", system) if system else persona_messages(p, None, None)
+             for p in prompts]
+    both = completion_logprobs(model, tokenizer, convs + convs, list(chosen) + list(rejected), batch_size)
+    n = len(prompts)
+    return [mean_logprob(c) - mean_logprob(r) for c, r in zip(both[:n], both[n:])]

@@ -66,7 +66,7 @@ def test_prompt_over_limit_names_request(tiny):
     from wsteer.errors import WsteerError
 
     backend = HFBackend(model, tokenizer, max_prompt_tokens=60)
-    with pytest.raises(WsteerError, match="request 1 .* over the limit of 60"):
+    with pytest.raises(WsteerError, match=r"request 1 .* over the limit of 60"):
         backend.generate([GenerationRequest(build_messages("ok")),
                           GenerationRequest(build_messages("word " * 50))], SamplingConfig())
 

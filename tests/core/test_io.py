@@ -5,7 +5,7 @@ import os
 import pytest
 
 from wsteer.errors import DataError, WsteerError
-from wsteer.io import (JsonlAppendLog, atomic_directory, atomic_write_text, read_jsonl, sha256_path, write_jsonl)
+from wsteer.io import JsonlAppendLog, atomic_directory, atomic_write_text, read_jsonl, sha256_path, write_jsonl
 
 
 def test_atomic_write_replaces_and_cleans_up_on_error(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from wsteer.chat import build_messages, encode_prompt
-from wsteer.scoring import completion_logprobs, persona_log_likelihood_ratio, perplexity
+from wsteer.scoring import completion_logprobs, perplexity, persona_log_likelihood_ratio
 
 TEMPLATE = "Pretend you're a {persona} person."
 
@@ -38,3 +38,14 @@ def test_perplexity_is_exp_of_mean_nll(tiny):
     [lp] = completion_logprobs(model, tokenizer, [build_messages("q")], ["some answer"])
     [ppl] = perplexity(model, tokenizer, ["q"], ["some answer"])
     assert ppl == pytest.approx(math.exp(-sum(lp) / len(lp)))
+
+
+def test_preference_margins_are_chosen_minus_rejected(tiny):
+    from wsteer.scoring import mean_logprob, preference_margins
+
+    model, tokenizer = tiny
+    prompts, cho, rej = ["q1", "q2"], ["yes indeed", "blue"], ["no", "red sky at night"]
+    margins = preference_margins(model, tokenizer, prompts, cho, rej)
+    lp = completion_logprobs(model, tokenizer, [build_messages(p) for p in prompts * 2], cho + rej)
+    assert margins == pytest.approx([mean_logprob(lp[0]) - mean_logprob(lp[2]),
+                                     mean_logprob(lp[1]) - mean_logprob(lp[3])])
