@@ -1,0 +1,337 @@
+"""``train_adapter(cfg)``: curated pairs -> a steering LoRA adapter directory.
+
+The same function runs in one process (``wsteer train``) and under ``accelerate launch`` / ``torchrun`` (one copy
+per process; TRL/transformers shard the data and synchronise the gradients). Only the main process writes
+outputs. Layout:
+
+    <output_dir>/          the adapter: adapter_config.json + adapter_model.safetensors (plain peft), steering.json,
+                           metrics.json, config.yaml + manifest.json (the run record); built under a temp name and
+                           renamed when complete
+    <output_dir>.work/     checkpoints (a rerun resumes from the last complete one), prepared data, tracker logs;
+                           removed after success unless keep_checkpoints
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from train.config import TrainConfig
+from train.data import PairSet, completion_rows, load_pair_set, preference_rows, to_dataset
+from train.objectives import dpo_arguments, lora_config, make_trainer_classes, sft_arguments
+from wsteer.config import config_to_dict
+from wsteer.errors import WsteerError
+from wsteer.io import read_json, sha256_file, write_json
+
+WORK_STATE = "work_state.json"
+# Keys that change where things go or how they are logged, not what is trained: a rerun may change them freely.
+_NOT_TRAINING = {"output_dir", "checkpoint_dir", "resume", "keep_checkpoints", "report_to", "logging_steps",
+                 "progress", "run_name", "eval_batch_size", "save_steps", "save_total_limit", "dataloader_workers",
+                 "num_threads"}
+# Per-step log keys aggregated per epoch in metrics.json.
+_EPOCH_KEYS = ("loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected",
+               "rewards/margins_plus", "rewards/accuracies_plus", "rewards/margins_minus", "rewards/accuracies_minus",
+               "kl_to_base", "mean_token_accuracy", "grad_norm")
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced. ``model`` is the live peft model (adapter ``default`` = the steering adapter)."""
+
+    output_dir: Path
+    metrics: dict = field(default_factory=dict)
+    model: Any = None
+    tokenizer: Any = None
+
+
+# --------------------------------------------------------------------------------------------- work directory
+def work_dir(cfg: TrainConfig) -> Path:
+    """Checkpoints and prepared data of a run: ``checkpoint_dir`` or ``<output_dir>.work``."""
+    return Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else Path(f"{cfg.output_dir}.work")
+
+
+def training_identity(cfg: TrainConfig, data_sha: str, heldout_sha: str | None) -> dict:
+    """Everything that determines the trained weights; checkpoints are only resumed under the same identity."""
+    config = {k: v for k, v in config_to_dict(cfg).items() if k not in _NOT_TRAINING}
+    config.pop("data", None)
+    config.pop("heldout", None)
+    return {"config": config, "data_sha256": data_sha, "heldout_sha256": heldout_sha}
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [d for k in keys for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+def prepare_work_dir(cfg: TrainConfig, identity: dict) -> Path:
+    """Create the work dir, or check that its checkpoints belong to this config and data (main process only)."""
+    work = work_dir(cfg)
+    state_file = work / WORK_STATE
+    if work.exists() and not cfg.resume:
+        shutil.rmtree(work)
+    if state_file.is_file():
+        previous = read_json(state_file)
+        changed = _differences(previous.get("identity"), identity)
+        if changed:
+            raise WsteerError(f"the checkpoints there were made with different settings ({', '.join(changed[:6])})",
+                              where=str(work), fix=f"rerun with the original settings to resume, or delete {work} "
+                                                   "(or pass resume=false) to start over")
+    work.mkdir(parents=True, exist_ok=True)
+    if not state_file.is_file():
+        write_json(state_file, {"identity": identity})
+    return work
+
+
+def last_complete_checkpoint(directory: Path) -> str | None:
+    """The newest ``checkpoint-N`` whose trainer state was written (the last file a checkpoint save writes).
+
+    A kill in the middle of a save leaves a checkpoint without ``trainer_state.json``; it is skipped (and removed,
+    so checkpoint rotation does not count it).
+    """
+    if not directory.is_dir():
+        return None
+    complete = []
+    for path in directory.glob("checkpoint-*"):
+        suffix = path.name.split("-", 1)[1]
+        if not (path.is_dir() and suffix.isdigit()):
+            continue
+        if (path / "trainer_state.json").is_file():
+            complete.append((int(suffix), path))
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+    return str(max(complete)[1]) if complete else None
+
+
+# --------------------------------------------------------------------------------------------- metrics
+def per_epoch(log_history: list[dict]) -> list[dict]:
+    """Mean of each logged training metric per epoch (log entries are assigned to epoch ceil(epoch))."""
+    buckets: dict[int, list[dict]] = {}
+    for entry in log_history:
+        if "loss" not in entry or "epoch" not in entry:
+            continue
+        epoch = max(1, math.ceil(round(entry["epoch"], 6)))
+        buckets.setdefault(epoch, []).append(entry)
+    summary = []
+    for epoch in sorted(buckets):
+        entries = buckets[epoch]
+        row: dict[str, Any] = {"epoch": epoch, "steps": [e["step"] for e in entries][-1]}
+        for key in _EPOCH_KEYS:
+            values = [e[key] for e in entries if key in e and e[key] is not None]
+            if values:
+                row[key] = sum(values) / len(values)
+        summary.append(row)
+    return summary
+
+
+def heldout_margins(model, tokenizer, records: list[dict], batch_size: int, steerable: bool = True) -> dict:
+    """Length-normalised preference margins (mean logp cho - mean logp rej) on held-out pairs at α = 0, +1, -1.
+
+    ``shift_plus`` > 0 means the adapter at +1 moved held-out pairs toward cho; ``shift_minus`` < 0 means -1 moved
+    them toward rej.
+    """
+    import contextlib
+
+    from wsteer.lora import scaled_adapter
+    from wsteer.scoring import preference_margins
+
+    if not records:
+        return {"n": 0}
+    prompts = [r["prompt"] for r in records]
+    cho, rej = [r["cho"] for r in records], [r["rej"] for r in records]
+    was_training = model.training
+    model.eval()
+    result: dict[str, Any] = {"n": len(records)}
+    arms = {"base": 0.0, "plus": 1.0, "minus": -1.0} if steerable else {"base": 0.0, "plus": None}
+    for arm, alpha in arms.items():
+        if alpha is None:
+            context = contextlib.nullcontext()
+        elif not steerable:
+            context = model.disable_adapter()
+        else:
+            context = scaled_adapter(model, alpha)
+        with context:
+            margins = preference_margins(model, tokenizer, prompts, cho, rej, batch_size=batch_size)
+        result[f"margin_{arm}"] = sum(margins) / len(margins)
+        result[f"per_pair_{arm}"] = margins
+    result["shift_plus"] = result["margin_plus"] - result["margin_base"]
+    if "margin_minus" in result:
+        result["shift_minus"] = result["margin_minus"] - result["margin_base"]
+    model.train(was_training)
+    return result
+
+
+# --------------------------------------------------------------------------------------------- objectives
+def _train_preference(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work: Path, state, callbacks: Sequence):
+    """dpo / bidirectional: returns (peft model, {"train": log_history})."""
+    preference_trainer, bidirectional_trainer = make_trainer_classes()
+    with state.main_process_first():
+        dataset = to_dataset(preference_rows(pairs.train), work / "data" / "preference")
+    kwargs: dict[str, Any] = {"reference_is_initial_adapter": cfg.lora.is_pissa}
+    trainer_cls = preference_trainer
+    if cfg.objective == "bidirectional":
+        trainer_cls = bidirectional_trainer
+        kwargs["kl_coef"] = cfg.kl_coef
+    trainer = trainer_cls(model=model, ref_model=None, args=dpo_arguments(cfg, str(work / "checkpoints")),
+                          train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(cfg),
+                          callbacks=list(callbacks), **kwargs)
+    assert trainer.ref_model is None, "the reference must be the adapter-disabled model, not a second copy"
+    if cfg.lora.is_pissa:
+        _save_initial_adapter(trainer.model, work, state)
+    resume = last_complete_checkpoint(work / "checkpoints") if cfg.resume else None
+    trainer.train(resume_from_checkpoint=resume)
+    return trainer.model, {"train": trainer.state.log_history, "resumed_from": resume}
+
+
+def _save_initial_adapter(peft_model, work: Path, state) -> None:
+    """PiSSA: keep the untrained adapter so the result can be saved as a plain LoRA delta against the base."""
+    if state.is_main_process and not (work / "initial_adapter" / "adapter_config.json").is_file():
+        from wsteer.io import atomic_directory
+
+        with atomic_directory(work / "initial_adapter") as tmp:
+            peft_model.save_pretrained(str(tmp))
+    state.wait_for_everyone()
+
+
+def _train_contrastive(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work: Path, state,
+                       callbacks: Sequence):
+    """contrastive_sft: SFT a LoRA on cho (pos) and one on rej (neg); the steering adapter is pos - neg."""
+    from peft import PeftModel
+    from trl import SFTTrainer
+
+    from wsteer.io import atomic_directory
+    from wsteer.lora import combine_adapters, read_adapter, write_adapter
+
+    logs: dict[str, Any] = {}
+    base = model
+    for side, key in (("pos", "cho"), ("neg", "rej")):
+        with state.main_process_first():
+            dataset = to_dataset(completion_rows(pairs.train, key), work / "data" / side)
+        # SFTTrainer seeds before wrapping, so both sides start from the same adapter initialisation.
+        trainer = SFTTrainer(model=base, args=sft_arguments(cfg, str(work / side)), train_dataset=dataset,
+                             processing_class=tokenizer, peft_config=lora_config(cfg),
+                             callbacks=list(callbacks))
+        resume = last_complete_checkpoint(work / side) if cfg.resume else None
+        trainer.train(resume_from_checkpoint=resume)
+        logs[side] = trainer.state.log_history
+        logs[f"{side}_resumed_from"] = resume
+        if state.is_main_process:
+            with atomic_directory(work / f"{side}_adapter") as tmp:
+                trainer.model.save_pretrained(str(tmp))
+        state.wait_for_everyone()
+        base = trainer.accelerator.unwrap_model(trainer.model).unload()  # the base, LoRA layers removed
+        base.__dict__.pop("forward", None)  # drop TRL's fused-LM-head patch; the next trainer adds its own
+        del trainer
+        gc.collect()
+    if state.is_main_process:
+        combined = combine_adapters([(read_adapter(work / "pos_adapter"), 1.0), (read_adapter(work / "neg_adapter"),
+                                                                                 -1.0)])
+        write_adapter(combined, work / "steer")
+    state.wait_for_everyone()
+    return PeftModel.from_pretrained(base, str(work / "steer")), logs
+
+
+# --------------------------------------------------------------------------------------------- outputs
+def _save_adapter(cfg: TrainConfig, model, work: Path, target: Path) -> None:
+    """The steering adapter as a plain peft directory in ``target``."""
+    if cfg.objective == "contrastive_sft":
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
+            shutil.copy2(work / "steer" / name, target / name)
+        for side in ("pos", "neg"):
+            shutil.copytree(work / f"{side}_adapter", target / "components" / side)
+    elif cfg.lora.is_pissa:
+        model.save_pretrained(str(target), path_initial_model_for_weight_conversion=str(work / "initial_adapter"))
+    else:
+        model.save_pretrained(str(target))
+
+
+def write_outputs(cfg: TrainConfig, model, pairs: PairSet, work: Path, metrics: dict, launch: str | None,
+                  world_size: int) -> Path:
+    """Write the adapter directory atomically: adapter files, steering.json, metrics.json, run record."""
+    from wsteer.io import atomic_directory
+    from wsteer.manifest import package_versions, write_run_record
+    from wsteer.models import weights_fingerprint
+    from wsteer.records import SteeringInfo, write_steering_info
+
+    source = getattr(model.get_base_model(), "wsteer_source", None) or {}
+    base_path = source.get("path")
+    heldout = {k: v for k, v in metrics.get("heldout", {}).items() if not k.startswith("per_pair")}
+    info = SteeringInfo(
+        pos=pairs.pos, neg=pairs.neg, template=pairs.template, objective=cfg.objective,
+        base_model=cfg.model.name,
+        base_hash=weights_fingerprint(base_path) if base_path else None,
+        data_sha256=sha256_file(cfg.data), train_config=config_to_dict(cfg),
+        metrics={"heldout": heldout, "final_epoch": (metrics.get("epochs") or [{}])[-1],
+                 "steps": metrics.get("steps")},
+        calibrated_alpha=None, versions=package_versions(),
+        provenance={"data": str(cfg.data), "heldout": cfg.heldout, "train_pairs": len(pairs.train),
+                    "heldout_pairs": len(pairs.heldout), "templates": pairs.templates, "world_size": world_size})
+    inputs = {"data": cfg.data, **({"heldout": cfg.heldout} if cfg.heldout else {})}
+    with atomic_directory(cfg.output_dir) as tmp:
+        _save_adapter(cfg, model, work, tmp)
+        write_steering_info(tmp, info)
+        write_json(tmp / "metrics.json", metrics)
+        write_run_record(tmp, "train", cfg, seeds={"seed": cfg.seed}, inputs=inputs, launch=launch,
+                         extra={"world_size": world_size, "written_by_process": 0})
+        if (work / "checkpoints" / "runs").is_dir():  # tensorboard event files
+            shutil.copytree(work / "checkpoints" / "runs", tmp / "logs")
+    return Path(cfg.output_dir)
+
+
+# --------------------------------------------------------------------------------------------- entry
+def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None = None) -> TrainResult:
+    """Train the steering adapter described by ``cfg``; returns where it went and its metrics.
+
+    Runs the same way in one process and under ``accelerate launch`` / ``torchrun``; only the main process writes.
+    ``callbacks`` are extra ``transformers.TrainerCallback`` objects.
+    """
+    from accelerate import PartialState
+
+    from wsteer.chat import require_chat_template
+    from wsteer.models import load_model, load_tokenizer
+
+    started = time.time()
+    if cfg.num_threads > 0:
+        import torch
+
+        torch.set_num_threads(cfg.num_threads)
+    state = PartialState()
+    pairs = load_pair_set(cfg.data, cfg.heldout, cfg.heldout_fraction, cfg.seed)
+    identity = training_identity(cfg, sha256_file(cfg.data), sha256_file(cfg.heldout) if cfg.heldout else None)
+    with state.main_process_first():
+        work = prepare_work_dir(cfg, identity) if state.is_main_process else work_dir(cfg)
+    tokenizer = load_tokenizer(cfg.model)
+    require_chat_template(tokenizer)
+    model = load_model(cfg.model)
+
+    if cfg.objective == "contrastive_sft":
+        peft_model, logs = _train_contrastive(cfg, model, tokenizer, pairs, work, state, callbacks)
+        epochs = {side: per_epoch(logs[side]) for side in ("pos", "neg")}
+        steps = {side: max([e.get("step", 0) for e in logs[side]] or [0]) for side in ("pos", "neg")}
+    else:
+        peft_model, logs = _train_preference(cfg, model, tokenizer, pairs, work, state, callbacks)
+        epochs = per_epoch(logs["train"])
+        steps = max([e.get("step", 0) for e in logs["train"]] or [0])
+
+    result = TrainResult(output_dir=Path(cfg.output_dir), model=peft_model, tokenizer=tokenizer)
+    if state.is_main_process:
+        metrics = {
+            "objective": cfg.objective, "train_pairs": len(pairs.train), "heldout_pairs": len(pairs.heldout),
+            "steps": steps, "epochs": epochs,
+            "heldout": heldout_margins(peft_model, tokenizer, pairs.heldout, cfg.eval_batch_size,
+                                       steerable=not cfg.lora.use_dora),
+            "resumed_from": {k: v for k, v in logs.items() if k.endswith("resumed_from")},
+            "world_size": state.num_processes, "wall_s": round(time.time() - started, 2),
+        }
+        write_outputs(cfg, peft_model, pairs, work, metrics, launch, state.num_processes)
+        result.metrics = metrics
+        if not cfg.keep_checkpoints:
+            shutil.rmtree(work, ignore_errors=True)
+    state.wait_for_everyone()
+    return result
