@@ -199,9 +199,33 @@ def token_kl_to_base(hidden_policy, hidden_base, lm_head, mask, chunk_size: int 
     return total / max(h_pol.shape[0], 1)
 
 
+def score_completion_tokens_only_on_cpu() -> None:
+    """Let TRL's fused LM head project only the completion positions on CPU, as it already does on CUDA.
+
+    TRL scores every position on devices without Triton because a compiled backend (Neuron) would recompile for
+    each new number of positions; eager CPU has no such cost, and prompt positions (chat template + system prompt)
+    are often half the sequence, so projecting them through the [hidden, vocab] head is wasted work. The only
+    thing changed is that decision (``trl.trainer.utils._use_triton`` as read by the fused forward); the kernel
+    module keeps its own copy, so the CPU arithmetic is TRL's torch path unchanged.
+    """
+    import trl.trainer.utils as trl_utils
+
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None or getattr(original, "wsteer_cpu_compact", False):
+        return
+
+    def use_compact_positions(device) -> bool:
+        return device.type == "cpu" or original(device)
+
+    use_compact_positions.wsteer_cpu_compact = True
+    trl_utils._use_triton = use_compact_positions
+
+
 def make_trainer_classes():
     """Build the trainer classes (TRL is imported lazily so `wsteer --help` stays fast)."""
     from trl import DPOTrainer
+
+    score_completion_tokens_only_on_cpu()
 
     class PreferenceTrainer(WsteerDPOTrainer, DPOTrainer):
         """TRL's DPOTrainer (+ the PiSSA reference fix)."""

@@ -23,7 +23,13 @@ from typing import Any, Sequence
 
 from train.config import TrainConfig
 from train.data import PairSet, completion_rows, load_pair_set, preference_rows, to_dataset
-from train.objectives import dpo_arguments, lora_config, make_trainer_classes, sft_arguments
+from train.objectives import (
+    dpo_arguments,
+    lora_config,
+    make_trainer_classes,
+    score_completion_tokens_only_on_cpu,
+    sft_arguments,
+)
 from wsteer.config import config_to_dict
 from wsteer.errors import WsteerError
 from wsteer.io import read_json, sha256_file, write_json
@@ -208,6 +214,7 @@ def _train_contrastive(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work:
     from wsteer.io import atomic_directory
     from wsteer.lora import combine_adapters, read_adapter, write_adapter
 
+    score_completion_tokens_only_on_cpu()
     logs: dict[str, Any] = {}
     base = model
     for side, key in (("pos", "cho"), ("neg", "rej")):
@@ -262,12 +269,15 @@ def write_outputs(cfg: TrainConfig, model, pairs: PairSet, work: Path, metrics: 
     source = getattr(model.get_base_model(), "wsteer_source", None) or {}
     base_path = source.get("path")
     heldout = {k: v for k, v in metrics.get("heldout", {}).items() if not k.startswith("per_pair")}
+    epochs = metrics.get("epochs") or []
+    final_epoch = {side: rows[-1] for side, rows in epochs.items() if rows} if isinstance(epochs, dict) else (
+        epochs[-1] if epochs else {})
     info = SteeringInfo(
         pos=pairs.pos, neg=pairs.neg, template=pairs.template, objective=cfg.objective,
         base_model=cfg.model.name,
         base_hash=weights_fingerprint(base_path) if base_path else None,
         data_sha256=sha256_file(cfg.data), train_config=config_to_dict(cfg),
-        metrics={"heldout": heldout, "final_epoch": (metrics.get("epochs") or [{}])[-1],
+        metrics={"heldout": heldout, "final_epoch": final_epoch,
                  "steps": metrics.get("steps")},
         calibrated_alpha=None, versions=package_versions(),
         provenance={"data": str(cfg.data), "heldout": cfg.heldout, "train_pairs": len(pairs.train),

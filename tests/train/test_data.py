@@ -8,6 +8,8 @@ from train.data import completion_rows, load_pair_set, preference_rows, split_he
 from wsteer.chat import build_messages, encode_completion, encode_prompt
 from wsteer.errors import DataError
 
+pytest_plugins = ["train_fixtures"]  # the shared fixtures (tiny model dir, pairs file, make_config)
+
 
 def test_trl_prompt_tokens_equal_core_encode_prompt(make_config, tokenizer):
     """DPO and SFT tokenise our conversational rows to exactly wsteer.chat.encode_prompt + the answer."""

@@ -1,4 +1,5 @@
-"""Fixtures for the training tests: a tiny local model directory and a small synthetic pairs file."""
+"""Fixtures for the training tests (imported by each test module: a conftest.py here would shadow tests/conftest.py
+for `from conftest import …`): a tiny local model directory and a small synthetic pairs file."""
 
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ def tiny_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny64_dir(tmp_path_factory):
+    """A tiny model with hidden size 64: bitsandbytes' CPU 4-bit kernels need blocks of 64 input features."""
+    from wsteer.testing import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("tiny64") / "model", seed=0, hidden_size=64,
+                           intermediate_size=128)
+
+
+@pytest.fixture(scope="session")
 def pairs_file(tmp_path_factory):
     return write_pairs(tmp_path_factory.mktemp("pairs") / "pairs.jsonl")
 
@@ -46,7 +56,8 @@ def make_config(tiny_dir, pairs_file, tmp_path):
 
     def build(*overrides: str):
         base = [f"data={pairs_file}", f"model.name={tiny_dir}", f"output_dir={tmp_path / 'adapter'}",
-                "epochs=1", "batch_size=4", "progress=false", "eval_batch_size=8", "lora.r=4", "lora.alpha=8"]
+                "epochs=1", "batch_size=4", "progress=false", "eval_batch_size=8", "lora.r=4", "lora.alpha=8",
+                "num_threads=1"]
         return load_config(TrainConfig, None, base + list(overrides))
 
     return build
