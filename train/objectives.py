@@ -45,6 +45,16 @@ def mixed_precision_flags(cfg: TrainConfig) -> dict[str, bool]:
     return {"bf16": mode == "bf16", "fp16": mode == "fp16"}
 
 
+def cpu_only() -> bool:
+    """True when no accelerator is visible. Then the trainer must be told ``use_cpu``: only that makes accelerate
+    treat a torchrun / accelerate launch on CPU as multi-process (MULTI_CPU, gloo) instead of N independent runs."""
+    import torch
+
+    has_xpu = hasattr(torch, "xpu") and torch.xpu.is_available()
+    has_mps = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+    return not (torch.cuda.is_available() or has_xpu or has_mps)
+
+
 def common_arguments(cfg: TrainConfig, output_dir: str) -> dict[str, Any]:
     """TrainingArguments shared by the DPO and SFT configs (checkpoints, logging, optimisation, data loading)."""
     import torch
@@ -73,6 +83,7 @@ def common_arguments(cfg: TrainConfig, output_dir: str) -> dict[str, Any]:
         disable_tqdm=not cfg.progress,
         dataloader_num_workers=cfg.dataloader_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=cpu_only(),
         **mixed_precision_flags(cfg),
     )
 

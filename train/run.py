@@ -24,6 +24,7 @@ from typing import Any, Sequence
 from train.config import TrainConfig
 from train.data import PairSet, completion_rows, load_pair_set, preference_rows, to_dataset
 from train.objectives import (
+    cpu_only,
     dpo_arguments,
     lora_config,
     make_trainer_classes,
@@ -192,7 +193,33 @@ def _train_preference(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work: 
         _save_initial_adapter(trainer.model, work, state)
     resume = last_complete_checkpoint(work / "checkpoints") if cfg.resume else None
     trainer.train(resume_from_checkpoint=resume)
-    return trainer.model, {"train": trainer.state.log_history, "resumed_from": resume}
+    adapter_state = gather_adapter_state(trainer)
+    return trainer.model, adapter_state, {"train": trainer.state.log_history, "resumed_from": resume,
+                                          "distributed_type": str(trainer.accelerator.distributed_type.value)}
+
+
+def gather_adapter_state(trainer) -> dict:
+    """The trained LoRA tensors, full size, on every rank (a collective: every rank must call it).
+
+    Single process and DDP: the parameters as they are. FSDP2: each DTensor shard is gathered with
+    ``full_tensor()``. FSDP1 and DeepSpeed: accelerate's ``get_state_dict`` (what Trainer.save_model uses).
+    Keys are the peft model's parameter names, as ``save_pretrained(state_dict=…)`` expects.
+    """
+    from accelerate.utils import DistributedType
+
+    accelerator = trainer.accelerator
+    model = accelerator.unwrap_model(trainer.model)
+    fsdp_version = getattr(getattr(accelerator.state, "fsdp_plugin", None), "fsdp_version", None)
+    if accelerator.distributed_type == DistributedType.DEEPSPEED or (
+            accelerator.distributed_type == DistributedType.FSDP and fsdp_version == 1):
+        full = accelerator.get_state_dict(trainer.model_wrapped)
+        return {k: v for k, v in (full or {}).items() if "lora_" in k}
+    state = {}
+    for name, param in model.named_parameters():
+        if "lora_" in name:
+            tensor = param.full_tensor() if hasattr(param, "full_tensor") else param
+            state[name] = tensor.detach().cpu().clone()
+    return state
 
 
 def _save_initial_adapter(peft_model, work: Path, state) -> None:
@@ -228,9 +255,11 @@ def _train_contrastive(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work:
         trainer.train(resume_from_checkpoint=resume)
         logs[side] = trainer.state.log_history
         logs[f"{side}_resumed_from"] = resume
+        logs["distributed_type"] = str(trainer.accelerator.distributed_type.value)
+        adapter_state = gather_adapter_state(trainer)
         if state.is_main_process:
             with atomic_directory(work / f"{side}_adapter") as tmp:
-                trainer.model.save_pretrained(str(tmp))
+                trainer.model.save_pretrained(str(tmp), state_dict=adapter_state)
         state.wait_for_everyone()
         base = trainer.accelerator.unwrap_model(trainer.model).unload()  # the base, LoRA layers removed
         base.__dict__.pop("forward", None)  # drop TRL's fused-LM-head patch; the next trainer adds its own
@@ -241,25 +270,26 @@ def _train_contrastive(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work:
                                                                                  -1.0)])
         write_adapter(combined, work / "steer")
     state.wait_for_everyone()
-    return PeftModel.from_pretrained(base, str(work / "steer")), logs
+    return PeftModel.from_pretrained(base, str(work / "steer")), None, logs
 
 
 # --------------------------------------------------------------------------------------------- outputs
-def _save_adapter(cfg: TrainConfig, model, work: Path, target: Path) -> None:
-    """The steering adapter as a plain peft directory in ``target``."""
+def _save_adapter(cfg: TrainConfig, model, adapter_state: dict | None, work: Path, target: Path) -> None:
+    """The steering adapter as a plain peft directory in ``target`` (``adapter_state``: the gathered tensors)."""
     if cfg.objective == "contrastive_sft":
         for name in ("adapter_config.json", "adapter_model.safetensors"):
             shutil.copy2(work / "steer" / name, target / name)
         for side in ("pos", "neg"):
             shutil.copytree(work / f"{side}_adapter", target / "components" / side)
     elif cfg.lora.is_pissa:
-        model.save_pretrained(str(target), path_initial_model_for_weight_conversion=str(work / "initial_adapter"))
+        model.save_pretrained(str(target), state_dict=adapter_state,
+                              path_initial_model_for_weight_conversion=str(work / "initial_adapter"))
     else:
-        model.save_pretrained(str(target))
+        model.save_pretrained(str(target), state_dict=adapter_state)
 
 
-def write_outputs(cfg: TrainConfig, model, pairs: PairSet, work: Path, metrics: dict, launch: str | None,
-                  world_size: int) -> Path:
+def write_outputs(cfg: TrainConfig, model, adapter_state: dict | None, pairs: PairSet, work: Path, metrics: dict,
+                  launch: str | None, world_size: int) -> Path:
     """Write the adapter directory atomically: adapter files, steering.json, metrics.json, run record."""
     from wsteer.io import atomic_directory
     from wsteer.manifest import package_versions, write_run_record
@@ -284,17 +314,52 @@ def write_outputs(cfg: TrainConfig, model, pairs: PairSet, work: Path, metrics: 
                     "heldout_pairs": len(pairs.heldout), "templates": pairs.templates, "world_size": world_size})
     inputs = {"data": cfg.data, **({"heldout": cfg.heldout} if cfg.heldout else {})}
     with atomic_directory(cfg.output_dir) as tmp:
-        _save_adapter(cfg, model, work, tmp)
+        _save_adapter(cfg, model, adapter_state, work, tmp)
         write_steering_info(tmp, info)
         write_json(tmp / "metrics.json", metrics)
         write_run_record(tmp, "train", cfg, seeds={"seed": cfg.seed}, inputs=inputs, launch=launch,
-                         extra={"world_size": world_size, "written_by_process": 0})
+                         extra={"world_size": world_size, "distributed_type": metrics.get("distributed_type"),
+                                "written_by_process": 0})
         if (work / "checkpoints" / "runs").is_dir():  # tensorboard event files
             shutil.copytree(work / "checkpoints" / "runs", tmp / "logs")
     return Path(cfg.output_dir)
 
 
 # --------------------------------------------------------------------------------------------- entry
+def _env_flag(name: str) -> bool:
+    import os
+
+    return os.environ.get(name, "false").strip().lower() in ("1", "true", "yes")
+
+
+def check_launch(cfg: TrainConfig) -> TrainConfig:
+    """Settings that a sharded launch (FSDP, DeepSpeed ZeRO-3; read from accelerate's environment) cannot honour.
+
+    * contrastive_sft trains two adapters one after the other on one base, unloading the first: not supported
+      on a sharded model (use DDP or one process).
+    * PiSSA rewrites the (sharded) base weights and converts the adapter at save time: one process or DDP only.
+    * With ``fsdp_cpu_ram_efficient_loading`` only rank 0 holds real weights until the trainer shards the model,
+      so reference log-probs cannot be precomputed before training; they are computed per step instead (same
+      values, one extra no-grad forward per step).
+    """
+    import dataclasses
+    import os
+
+    sharded = _env_flag("ACCELERATE_USE_FSDP") or (_env_flag("ACCELERATE_USE_DEEPSPEED")
+                                                    and os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3")
+    if sharded and cfg.objective == "contrastive_sft":
+        raise WsteerError("objective contrastive_sft does not run on a sharded model (FSDP / ZeRO-3)",
+                          where="objective", fix="launch it with configs/accelerate/ddp.yaml or in one process")
+    if sharded and cfg.lora.is_pissa:
+        raise WsteerError("PiSSA initialisation does not run on a sharded model (FSDP / ZeRO-3)", where="lora.init",
+                          fix="use lora.init=default, or launch with configs/accelerate/ddp.yaml")
+    if _env_flag("ACCELERATE_USE_FSDP") and _env_flag("FSDP_CPU_RAM_EFFICIENT_LOADING") and cfg.precompute_ref:
+        print("wsteer train: fsdp_cpu_ram_efficient_loading is on, so reference log-probs are computed per step "
+              "(precompute_ref=false)")
+        cfg = dataclasses.replace(cfg, precompute_ref=False)
+    return cfg
+
+
 def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None = None) -> TrainResult:
     """Train the steering adapter described by ``cfg``; returns where it went and its metrics.
 
@@ -307,11 +372,12 @@ def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None
     from wsteer.models import load_model, load_tokenizer
 
     started = time.time()
+    cfg = check_launch(cfg)
     if cfg.num_threads > 0:
         import torch
 
         torch.set_num_threads(cfg.num_threads)
-    state = PartialState()
+    state = PartialState(cpu=cpu_only())  # the same process group settings the trainer will use
     pairs = load_pair_set(cfg.data, cfg.heldout, cfg.heldout_fraction, cfg.seed)
     identity = training_identity(cfg, sha256_file(cfg.data), sha256_file(cfg.heldout) if cfg.heldout else None)
     with state.main_process_first():
@@ -321,25 +387,27 @@ def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None
     model = load_model(cfg.model)
 
     if cfg.objective == "contrastive_sft":
-        peft_model, logs = _train_contrastive(cfg, model, tokenizer, pairs, work, state, callbacks)
+        peft_model, adapter_state, logs = _train_contrastive(cfg, model, tokenizer, pairs, work, state, callbacks)
         epochs = {side: per_epoch(logs[side]) for side in ("pos", "neg")}
         steps = {side: max([e.get("step", 0) for e in logs[side]] or [0]) for side in ("pos", "neg")}
     else:
-        peft_model, logs = _train_preference(cfg, model, tokenizer, pairs, work, state, callbacks)
+        peft_model, adapter_state, logs = _train_preference(cfg, model, tokenizer, pairs, work, state, callbacks)
         epochs = per_epoch(logs["train"])
         steps = max([e.get("step", 0) for e in logs["train"]] or [0])
 
     result = TrainResult(output_dir=Path(cfg.output_dir), model=peft_model, tokenizer=tokenizer)
+    # Every rank evaluates (under FSDP a forward is a collective); only the main process writes.
+    heldout = heldout_margins(peft_model, tokenizer, pairs.heldout, cfg.eval_batch_size,
+                              steerable=not cfg.lora.use_dora)
     if state.is_main_process:
         metrics = {
             "objective": cfg.objective, "train_pairs": len(pairs.train), "heldout_pairs": len(pairs.heldout),
-            "steps": steps, "epochs": epochs,
-            "heldout": heldout_margins(peft_model, tokenizer, pairs.heldout, cfg.eval_batch_size,
-                                       steerable=not cfg.lora.use_dora),
+            "steps": steps, "epochs": epochs, "heldout": heldout,
             "resumed_from": {k: v for k, v in logs.items() if k.endswith("resumed_from")},
-            "world_size": state.num_processes, "wall_s": round(time.time() - started, 2),
+            "world_size": state.num_processes, "distributed_type": logs["distributed_type"],
+            "wall_s": round(time.time() - started, 2),
         }
-        write_outputs(cfg, peft_model, pairs, work, metrics, launch, state.num_processes)
+        write_outputs(cfg, peft_model, adapter_state, pairs, work, metrics, launch, state.num_processes)
         result.metrics = metrics
         if not cfg.keep_checkpoints:
             shutil.rmtree(work, ignore_errors=True)
