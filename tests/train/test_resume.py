@@ -51,7 +51,7 @@ def write_config(path: Path, tiny_dir, pairs_file, out: Path) -> Path:
     return path
 
 
-def test_kill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, tiny_dir, pairs_file):
+def test_kill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, tiny_dir, pairs_file, cli):
     from train.config import TrainConfig
     from train.run import train_adapter
     from wsteer.config import load_config
@@ -80,9 +80,8 @@ def test_kill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, tiny
     half_written.mkdir()
     (half_written / "adapter_model.safetensors").write_bytes(b"partial")
 
-    rerun = subprocess.run([sys.executable, "-m", "train", "--config", str(config)], cwd=REPO_ROOT, env=env,
-                           capture_output=True, text=True, timeout=600)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    rerun = cli("train", "--config", config)  # the same command again, in this process
+    assert rerun.code == 0, rerun
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["resumed_from"]["resumed_from"].endswith("checkpoint-3")
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2] and metrics["steps"] == 8
