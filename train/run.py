@@ -281,9 +281,8 @@ def _save_adapter(cfg: TrainConfig, model, adapter_state: dict | None, work: Pat
             shutil.copy2(work / "steer" / name, target / name)
         for side in ("pos", "neg"):
             shutil.copytree(work / f"{side}_adapter", target / "components" / side)
-    elif cfg.lora.is_pissa:
-        model.save_pretrained(str(target), state_dict=adapter_state,
-                              path_initial_model_for_weight_conversion=str(work / "initial_adapter"))
+    elif cfg.lora.is_pissa:  # one process or DDP only (check_launch), so the live parameters are complete
+        model.save_pretrained(str(target), path_initial_model_for_weight_conversion=str(work / "initial_adapter"))
     else:
         model.save_pretrained(str(target), state_dict=adapter_state)
 

@@ -190,3 +190,21 @@ def test_invalid_combinations_are_config_errors(make_config, overrides, message)
 
     with pytest.raises(ConfigError, match=message):
         make_config(*overrides)
+
+
+def test_pissa_adapter_is_saved_as_a_plain_delta_against_the_original_base(make_config, tiny_dir, batch_inputs):
+    """PiSSA rewrites the base to W - B0 A0 while training; the saved adapter must apply to the untouched base."""
+    cfg = make_config("lora.init=pissa", "max_steps=2", "learning_rate=1e-2", "heldout_fraction=0")
+    result = train_adapter(cfg)
+    result.model.eval()
+    with torch.no_grad():
+        trained = result.model(**batch_inputs).logits
+    base = load_model(str(tiny_dir))
+    with torch.no_grad():
+        base_logits = base(**batch_inputs).logits
+    loaded = PeftModel.from_pretrained(base, cfg.output_dir).eval()
+    with torch.no_grad():
+        assert torch.allclose(loaded(**batch_inputs).logits, trained, atol=1e-4)
+        assert not torch.allclose(trained, base_logits, atol=1e-4)
+        with scaled_adapter(loaded, 0.0):
+            assert torch.equal(loaded(**batch_inputs).logits, base_logits)
