@@ -331,6 +331,21 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "false").strip().lower() in ("1", "true", "yes")
 
 
+_TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",),
+                     "trackio": ("trackio",), "comet_ml": ("comet_ml",)}
+
+
+def check_trackers(cfg: TrainConfig) -> None:
+    """Fail before loading anything when a tracker named in ``report_to`` is not installed."""
+    import importlib.util
+
+    for tracker in cfg.report_to:
+        modules = _TRACKER_PACKAGES.get(tracker)
+        if modules and not any(importlib.util.find_spec(m) for m in modules):
+            raise WsteerError(f"report_to names {tracker!r}, which is not installed", where="report_to",
+                              fix=f"pip install {modules[0]}, or drop it from report_to")
+
+
 def check_launch(cfg: TrainConfig) -> TrainConfig:
     """Settings that a sharded launch (FSDP, DeepSpeed ZeRO-3; read from accelerate's environment) cannot honour.
 
@@ -371,6 +386,7 @@ def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None
     from wsteer.models import load_model, load_tokenizer
 
     started = time.time()
+    check_trackers(cfg)
     cfg = check_launch(cfg)
     if cfg.num_threads > 0:
         import torch

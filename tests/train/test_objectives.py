@@ -208,3 +208,15 @@ def test_pissa_adapter_is_saved_as_a_plain_delta_against_the_original_base(make_
         assert not torch.allclose(trained, base_logits, atol=1e-4)
         with scaled_adapter(loaded, 0.0):
             assert torch.equal(loaded(**batch_inputs).logits, base_logits)
+
+
+def test_missing_tracker_is_a_one_line_error_before_loading(cli, make_config, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("tensorboard", "tensorboardX") else real_find_spec(name, *a))
+    cfg = make_config()
+    result = cli("train", f"data={cfg.data}", f"model.name={cfg.model.name}", "report_to=[tensorboard]",
+                 f"output_dir={cfg.output_dir}")
+    assert result.code == 2 and "report_to" in result.err and "pip install tensorboard" in result.err
