@@ -100,7 +100,7 @@ class TrainConfig:
                                  "completion tokens, which keeps both poles coherent; 0 = off.")
 
     # --- optimisation
-    learning_rate: float = option(2e-4, "Peak learning rate (AdamW).")
+    learning_rate: float = option(5e-4, "Peak learning rate (AdamW).")
     epochs: float = option(3.0, "Passes over the training pairs.")
     max_steps: int = option(-1, "Stop after this many optimizer steps (-1 = run all epochs).")
     batch_size: int = option(4, "Pairs per device per micro-batch (TRL `per_device_train_batch_size`).")

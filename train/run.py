@@ -355,6 +355,8 @@ def check_launch(cfg: TrainConfig) -> TrainConfig:
     * With ``fsdp_cpu_ram_efficient_loading`` only rank 0 holds real weights until the trainer shards the model,
       so reference log-probs cannot be precomputed before training; they are computed per step instead (same
       values, one extra no-grad forward per step).
+    * The base is loaded to CPU memory (``device_map: cpu``, as TRL does for distributed runs) so that FSDP /
+      DeepSpeed place the shards; wsteer's default would put a whole copy on every rank's GPU first.
     """
     import dataclasses
     import os
@@ -371,6 +373,8 @@ def check_launch(cfg: TrainConfig) -> TrainConfig:
         print("wsteer train: fsdp_cpu_ram_efficient_loading is on, so reference log-probs are computed per step "
               "(precompute_ref=false)")
         cfg = dataclasses.replace(cfg, precompute_ref=False)
+    if sharded and cfg.model.device_map is None:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, device_map="cpu"))
     return cfg
 
 

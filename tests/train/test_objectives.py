@@ -220,3 +220,17 @@ def test_missing_tracker_is_a_one_line_error_before_loading(cli, make_config, mo
     result = cli("train", f"data={cfg.data}", f"model.name={cfg.model.name}", "report_to=[tensorboard]",
                  f"output_dir={cfg.output_dir}")
     assert result.code == 2 and "report_to" in result.err and "pip install tensorboard" in result.err
+
+
+def test_sharded_launch_settings(make_config, monkeypatch):
+    from train.run import check_launch
+    from wsteer.errors import WsteerError
+
+    cfg = make_config()
+    assert check_launch(cfg) == cfg  # single process / DDP: unchanged
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_CPU_RAM_EFFICIENT_LOADING", "true")
+    sharded = check_launch(cfg)
+    assert sharded.precompute_ref is False and sharded.model.device_map == "cpu"
+    with pytest.raises(WsteerError, match="contrastive_sft"):
+        check_launch(make_config("objective=contrastive_sft"))
