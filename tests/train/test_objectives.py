@@ -234,3 +234,26 @@ def test_sharded_launch_settings(make_config, monkeypatch):
     assert sharded.precompute_ref is False and sharded.model.device_map == "cpu"
     with pytest.raises(WsteerError, match="contrastive_sft"):
         check_launch(make_config("objective=contrastive_sft"))
+
+
+def test_pissa_reference_log_probs_are_the_base_models(make_config, tokenizer):
+    """Disabling a PiSSA adapter would leave W - B0 A0; the precomputed reference must be the base model's."""
+    from train.data import load_pair_set, preference_rows, to_dataset
+    from train.objectives import dpo_arguments, lora_config, make_trainer_classes
+
+    preference_trainer, _ = make_trainer_classes()
+    references = {}
+    for init in ("default", "pissa"):
+        cfg = make_config(f"lora.init={init}")
+        pairs = load_pair_set(cfg.data, None, 0.0, 0)
+        trainer = preference_trainer(model=load_model(cfg.model), args=dpo_arguments(cfg, f"unused-{init}"),
+                                     train_dataset=to_dataset(preference_rows(pairs.train[:4])),
+                                     processing_class=tokenizer, peft_config=lora_config(cfg),
+                                     reference_is_initial_adapter=cfg.lora.is_pissa)
+        references[init] = torch.tensor(trainer.train_dataset["ref_chosen_logps"])
+        if init == "pissa":
+            with torch.no_grad(), trainer.model.disable_adapter():  # what TRL's own path would have used
+                disabled = trainer.compute_ref_log_probs(trainer.model, trainer.data_collator(
+                    [trainer.train_dataset[i] for i in range(4)]))[0]
+    assert torch.allclose(references["pissa"], references["default"], atol=1e-3)
+    assert not torch.allclose(disabled, references["default"], atol=1e-2)
