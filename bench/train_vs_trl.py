@@ -47,7 +47,7 @@ def _heldout_shift(model, tokenizer, heldout: list[dict], minus: bool) -> dict:
     out = {}
     for arm, alpha in (("base", 0.0), ("plus", 1.0), ("minus", -1.0))[: 3 if minus else 2]:
         with scaled_adapter(model, alpha):
-            values = preference_margins(model, tokenizer, *args)
+            values = preference_margins(model, tokenizer, *args, batch_size=4)  # wsteer's eval_batch_size
         out[arm] = sum(values) / len(values)
     result = {"shift_plus": out["plus"] - out["base"]}
     if minus:

@@ -35,13 +35,26 @@ def lora_config(cfg: TrainConfig):
                       init_lora_weights=init, bias="none", task_type="CAUSAL_LM")
 
 
-def mixed_precision_flags(cfg: TrainConfig) -> dict[str, bool]:
-    """``bf16`` / ``fp16`` for the trainer. Explicit on CPU: TRL would otherwise turn bf16 autocast on."""
+def native_bf16() -> bool:
+    """True when this machine runs bf16 matmuls natively: a bf16-capable GPU, or a CPU with AVX512-BF16 or AMX.
+
+    On such CPUs a bf16 matmul is about twice as fast as fp32 (measured: 23 vs 48 ms for [960, 576] x [576, 1536]
+    on the 2-core AMD EPYC dev box); without them bf16 is emulated and slower than fp32.
+    """
     import torch
 
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(cpu, name, lambda: False)() for name in checks)
+
+
+def mixed_precision_flags(cfg: TrainConfig) -> dict[str, bool]:
+    """``bf16`` / ``fp16`` for the trainer (always explicit: TRL's own default is bf16 whatever the hardware)."""
     mode = cfg.mixed_precision
     if mode == "auto":
-        mode = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+        mode = "bf16" if native_bf16() else "fp32"
     return {"bf16": mode == "bf16", "fp16": mode == "fp16"}
 
 
@@ -64,8 +77,8 @@ def common_arguments(cfg: TrainConfig, output_dir: str) -> dict[str, Any]:
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
+        per_device_train_batch_size=cfg.micro_batch,
+        gradient_accumulation_steps=cfg.batch_size // cfg.micro_batch,
         warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
         lr_scheduler_type=cfg.lr_scheduler,
         weight_decay=cfg.weight_decay,
@@ -95,7 +108,7 @@ def dpo_arguments(cfg: TrainConfig, output_dir: str):
     return DPOConfig(**common_arguments(cfg, output_dir), beta=cfg.beta, loss_type=list(cfg.loss_type),
                      loss_weights=cfg.loss_weights, label_smoothing=cfg.label_smoothing,
                      precompute_ref_log_probs=cfg.precompute_ref, disable_dropout=cfg.disable_dropout,
-                     precompute_ref_batch_size=max(cfg.batch_size, cfg.eval_batch_size))
+                     precompute_ref_batch_size=cfg.batch_size)  # larger batches raise peak memory (LM-head tiles)
 
 
 def sft_arguments(cfg: TrainConfig, output_dir: str):

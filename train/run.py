@@ -194,8 +194,14 @@ def _train_preference(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work: 
     resume = last_complete_checkpoint(work / "checkpoints") if cfg.resume else None
     trainer.train(resume_from_checkpoint=resume)
     adapter_state = gather_adapter_state(trainer)
-    return trainer.model, adapter_state, {"train": trainer.state.log_history, "resumed_from": resume,
+    return trained_model(trainer), adapter_state, {"train": trainer.state.log_history, "resumed_from": resume,
                                           "distributed_type": str(trainer.accelerator.distributed_type.value)}
+
+
+def trained_model(trainer):
+    """The trained peft model as a plain module: without DDP wrapping and without the autocast wrapper accelerate
+    put around its forward for mixed-precision training (held-out metrics and callers get full precision)."""
+    return trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
 
 
 def gather_adapter_state(trainer) -> dict:
@@ -261,7 +267,7 @@ def _train_contrastive(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work:
             with atomic_directory(work / f"{side}_adapter") as tmp:
                 trainer.model.save_pretrained(str(tmp), state_dict=adapter_state)
         state.wait_for_everyone()
-        base = trainer.accelerator.unwrap_model(trainer.model).unload()  # the base, LoRA layers removed
+        base = trained_model(trainer).unload()  # the base, LoRA layers removed
         base.__dict__.pop("forward", None)  # drop TRL's fused-LM-head patch; the next trainer adds its own
         del trainer
         gc.collect()

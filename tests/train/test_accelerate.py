@@ -83,6 +83,7 @@ def test_accelerate_launch_of_the_root_config_trains_like_one_process(tmp_path, 
         learning_rate: 0.01
         progress: false
         precompute_ref: false
+        mixed_precision: fp32
         """))
     fsdp_out = tmp_path / "fsdp"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}

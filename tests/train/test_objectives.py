@@ -98,7 +98,7 @@ def test_dpo_uses_the_adapter_disabled_model_as_reference(make_config, tokenizer
 
 def test_bidirectional_moves_training_pairs_toward_cho_at_plus_and_rej_at_minus(make_config):
     cfg = make_config("objective=bidirectional", "learning_rate=1e-2", "epochs=3", "heldout_fraction=0",
-                      "batch_size=5")
+                      "batch_size=5", "micro_batch_size=5")
     result = train_adapter(cfg)
     records = [json.loads(line) for line in Path(cfg.data).read_text().splitlines()]
     base, plus, minus = (train_margins(result, records, a) for a in (0.0, 1.0, -1.0))
@@ -176,7 +176,11 @@ def test_trl_loss_variants_pass_through(make_config):
 
     args = dpo_arguments(make_config("loss_type=[ipo, sft]", "loss_weights=[1.0, 0.5]", "beta=0.3"), "unused")
     assert args.loss_type == ["ipo", "sft"] and args.loss_weights == [1.0, 0.5] and args.beta == 0.3
-    assert args.gradient_checkpointing is False and args.bf16 is False and args.precompute_ref_log_probs
+    from train.objectives import native_bf16
+
+    assert args.gradient_checkpointing is False and args.precompute_ref_log_probs
+    assert args.bf16 is native_bf16()  # explicit either way: TRL's own default is bf16 on any hardware
+    assert dpo_arguments(make_config("mixed_precision=fp32"), "unused").bf16 is False
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -184,6 +188,7 @@ def test_trl_loss_variants_pass_through(make_config):
     (["objective=bidirectional", "lora.use_dora=true"], "DoRA"),
     (["objective=bidirectional", "lora.init=pissa"], "PiSSA"),
     (["lora.layers=5-2"], "FIRST-LAST"),
+    (["batch_size=5"], "multiple of micro_batch_size"),
 ])
 def test_invalid_combinations_are_config_errors(make_config, overrides, message):
     from wsteer.errors import ConfigError
@@ -244,7 +249,7 @@ def test_pissa_reference_log_probs_are_the_base_models(make_config, tokenizer):
     preference_trainer, _ = make_trainer_classes()
     references = {}
     for init in ("default", "pissa"):
-        cfg = make_config(f"lora.init={init}")
+        cfg = make_config(f"lora.init={init}", "mixed_precision=fp32")  # compare without bf16 rounding
         pairs = load_pair_set(cfg.data, None, 0.0, 0)
         trainer = preference_trainer(model=load_model(cfg.model), args=dpo_arguments(cfg, f"unused-{init}"),
                                      train_dataset=to_dataset(preference_rows(pairs.train[:4])),
