@@ -188,7 +188,7 @@ def test_trl_loss_variants_pass_through(make_config):
     (["objective=bidirectional", "lora.use_dora=true"], "DoRA"),
     (["objective=bidirectional", "lora.init=pissa"], "PiSSA"),
     (["lora.layers=5-2"], "FIRST-LAST"),
-    (["batch_size=5"], "multiple of micro_batch_size"),
+    (["batch_size=5", "micro_batch_size=2"], "multiple of micro_batch_size"),
 ])
 def test_invalid_combinations_are_config_errors(make_config, overrides, message):
     from wsteer.errors import ConfigError
