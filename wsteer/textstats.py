@@ -167,7 +167,10 @@ def persona_terms(*personas: str, extra: Iterable[str] = ()) -> list[str]:
     return terms
 
 
-_SUFFIXES = r"(?:s|es|ed|d|ing|ly|y|ity|ness|ful|fully)?"
+# Inflections a persona term is still recognised with ("honest" -> "honestly", "honesty"). Shared with the
+# persona-vocabulary logits processor (wsteer.leak) so that what is blocked is what is counted as a leak.
+LEAK_SUFFIXES = ("s", "es", "ed", "d", "ing", "ly", "y", "ity", "ness", "ful", "fully")
+_SUFFIXES = "(?:" + "|".join(LEAK_SUFFIXES) + ")?"
 
 
 def _term_pattern(terms: Sequence[str]) -> re.Pattern | None:
