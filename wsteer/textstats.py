@@ -256,8 +256,8 @@ def sentence_boundaries(text: str) -> list[int]:
 
     A boundary follows a sentence that ends in . ! ? (and closing quotes/brackets), or a complete line (one that
     ends with a newline) — list items and code lines have no full stop. The piece before the boundary must hold a
-    letter and not end in a colon (so "2." of a numbered list and "Here is the code:" are not endings), or be a
-    code fence. Boundaries inside an open
+    letter and not end in a colon, comma or semicolon (so "2." of a numbered list, "Here is the code:" and
+    "Dear Sam," are not endings), or be a code fence. Boundaries inside an open
     ``` block are skipped, so a cut never leaves a code block unclosed. The end of ``text`` counts only when the
     last piece ends with . ! ? or a closed fence.
     """
@@ -275,7 +275,7 @@ def sentence_boundaries(text: str) -> list[int]:
         end = match.start() + len(piece.rstrip())
         ends_line = piece.endswith("\n")
         ends_sentence = body.rstrip(_CLOSERS)[-1:] in (".", "!", "?")
-        meaningful = is_fence or (any(c.isalpha() for c in body) and not body.endswith(":"))
+        meaningful = is_fence or (any(c.isalpha() for c in body) and body[-1] not in ":,;")
         if meaningful and (ends_sentence or ends_line or (is_fence and match.end() == len(text))):
             cuts.append(end)
     return cuts

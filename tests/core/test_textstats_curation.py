@@ -20,6 +20,7 @@ def test_boundaries_skip_open_code_blocks_and_colon_lines():
     ('He said "no." Then he left without a', None, 'He said "no."'),
     ("One. Two three. Four five six.", 3, "One. Two three."),
     ("no sentence end here", None, ""),
+    ("Subject: Sorry.\n\nDear Sam,\nWe are sorr", None, "Subject: Sorry."),
     ("Complete.", None, "Complete."),
 ])
 def test_truncate_at_sentence(text, max_words, expected):
