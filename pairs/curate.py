@@ -16,7 +16,7 @@ persona_echo     strip sentences that restate the persona ("As an honest person,
                  or too little is left
 near_identical   drop if cho and rej are (almost) the same text: no trait signal, only noise
 length           trim the longer side at a sentence boundary until longer/shorter <= ``length.max_ratio``;
-                 drop if no boundary gets there
+                 drop if no boundary gets there, or if the trimmed side would be under ``min_trimmed_words``
 ===============  ==========================================================================================
 
 Personas are never edited, only answers; every kept line keeps its fields and gains
@@ -112,6 +112,8 @@ class LengthRule:
 
     enabled: bool = option(True, "Match lengths by trimming the longer side at a sentence boundary.")
     max_ratio: float = option(1.25, "Largest allowed longer/shorter word-count ratio.")
+    min_trimmed_words: int = option(8, "Drop instead of trimming when the trimmed side would keep fewer words "
+                                       "than this (a 4-word pair carries almost no signal).")
 
     def __post_init__(self) -> None:
         if self.max_ratio < 1:
@@ -288,6 +290,9 @@ def rule_length(pair: WorkingPair, cfg: CurateConfig) -> Verdict:
     if n == 0 or max(n, counts[shorter]) > ratio * min(n, counts[shorter]):
         return Verdict("drop", (longer,), f"{longer} is {counts[longer]} words vs {counts[shorter]}; no sentence "
                                           f"boundary brings it within {ratio}x")
+    if n < cfg.length.min_trimmed_words:
+        return Verdict("drop", (longer,), f"{longer} would be trimmed from {counts[longer]} to {n} words, under "
+                                          f"min_trimmed_words={cfg.length.min_trimmed_words}")
     pair.set(longer, trimmed)
     return Verdict("edit", (longer,), f"trimmed {longer} from {counts[longer]} to {n} words")
 

@@ -123,6 +123,14 @@ def test_truncated_drop_and_keep_modes():
         assert curate_records(records, cfg).counts["truncated"].dropped == dropped
 
 
+def test_length_does_not_trim_a_side_to_a_stub():
+    short = pair("S", cho="That's a tough one. " + A, rej="That's a classic moral dilemma.")
+    result = curate_records(lines([short]), CurateConfig())
+    assert result.counts["length"].dropped == 1 and "min_trimmed_words" in result.dropped[0]["curation"]["reason"]
+    natural = pair("S2", cho="Tell her the truth.", rej="Say it was lovely.")  # short but matched: kept
+    assert [r["id"] for r in curate_records(lines([natural]), CurateConfig()).kept] == ["S2"]
+
+
 def test_similarity():
     assert similarity(A, A) == 1.0
     assert similarity(A, A.replace("gently", "kindly")) == pytest.approx(30 / 31)
