@@ -14,9 +14,10 @@ language         drop if cho and rej (or a side and the prompt) are in different
 refusal          drop if exactly one side refuses or opens with AI boilerplate (``keep`` for refusal traits)
 persona_echo     strip sentences that restate the persona ("As an honest person, I …"); drop if echo remains
                  or too little is left
-near_identical   drop if cho and rej are (almost) the same text: no trait signal, only noise
 length           trim the longer side at a sentence boundary until longer/shorter <= ``length.max_ratio``;
                  drop if no boundary gets there, or if the trimmed side would be under ``min_trimmed_words``
+near_identical   drop if cho and rej are (almost) the same text: no trait signal, only noise. Last, because
+                 trimming can cut two answers back to the prefix they share (same seed, same opening)
 ===============  ==========================================================================================
 
 Personas are never edited, only answers; every kept line keeps its fields and gains
@@ -43,7 +44,7 @@ from wsteer.records import PairRecord
 
 STAGE = "pairs.curate"
 SIDES = ("cho", "rej")
-RULE_IDS = ("empty", "truncated", "degenerate", "language", "refusal", "persona_echo", "near_identical", "length")
+RULE_IDS = ("empty", "truncated", "degenerate", "language", "refusal", "persona_echo", "length", "near_identical")
 
 
 # --------------------------------------------------------------------------------------------- config
@@ -133,8 +134,8 @@ class CurateConfig:
     language: LanguageRule = option(help="Rule 'language'.", factory=LanguageRule)
     refusal: RefusalRule = option(help="Rule 'refusal'.", factory=RefusalRule)
     persona_echo: EchoRule = option(help="Rule 'persona_echo'.", factory=EchoRule)
-    near_identical: NearIdenticalRule = option(help="Rule 'near_identical'.", factory=NearIdenticalRule)
     length: LengthRule = option(help="Rule 'length'.", factory=LengthRule)
+    near_identical: NearIdenticalRule = option(help="Rule 'near_identical'.", factory=NearIdenticalRule)
     abandon_share: float = option(0.5, "Fail the round when more than this share of pairs was rewritten or "
                                        "dropped: fix the pair or the template instead.")
     abandon_ignores: list[str] = option(
@@ -299,8 +300,8 @@ def rule_length(pair: WorkingPair, cfg: CurateConfig) -> Verdict:
 
 RULES: dict[str, Rule] = {
     "empty": rule_empty, "truncated": rule_truncated, "degenerate": rule_degenerate, "language": rule_language,
-    "refusal": rule_refusal, "persona_echo": rule_persona_echo, "near_identical": rule_near_identical,
-    "length": rule_length,
+    "refusal": rule_refusal, "persona_echo": rule_persona_echo, "length": rule_length,
+    "near_identical": rule_near_identical,
 }
 assert tuple(RULES) == RULE_IDS
 
