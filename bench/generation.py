@@ -8,6 +8,9 @@ answer really has (up to its EOS), so padding work in the batched arm is not cou
     python bench/generation.py                      # smollm2-135m, 16 rows, batch 16, 64 new tokens
     python bench/generation.py --threads 2 --rows 32 --batch-size 16
 
+A third arm repeats the batched run with transformers' TopPLogitsWarper instead of wsteer's NucleusFilter, to show
+what the exact top-k-candidates nucleus saves (skip it with --skip-topp-baseline).
+
 The machine's load average is printed first: on a shared machine the absolute numbers (and, less, the ratio) move
 with whatever else is running; rerun on a quiet machine for figures you quote.
 """
@@ -15,6 +18,7 @@ with whatever else is running; rerun on a quiet machine for figures you quote.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -45,6 +49,21 @@ def timed(backend, requests, sampling) -> tuple[float, int, list]:
     return seconds, sum(len(g.token_ids) for g in out), out
 
 
+@contextlib.contextmanager
+def full_sort_top_p():
+    """Swap wsteer's NucleusFilter for transformers' TopPLogitsWarper (the full-vocabulary sort) for one arm."""
+    from transformers import TopPLogitsWarper
+
+    from wsteer import generation
+
+    original = generation.NucleusFilter
+    generation.NucleusFilter = lambda top_p: TopPLogitsWarper(top_p)
+    try:
+        yield
+    finally:
+        generation.NucleusFilter = original
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="smollm2-135m")
@@ -53,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--skip-topp-baseline", action="store_true",
+                        help="skip the third arm (batched with transformers' full-sort top-p)")
     args = parser.parse_args(argv)
 
     import torch
@@ -74,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
                                                sampling)
     single_s, single_tokens, single = timed(HFBackend(model, tokenizer, batch_size=1), requests, sampling)
     same = sum(a.token_ids == b.token_ids for a, b in zip(batched, single))
+    sort_s, sort_tokens = None, 0
+    if args.temperature > 0 and not args.skip_topp_baseline:
+        with full_sort_top_p():
+            sort_s, sort_tokens, _ = timed(HFBackend(model, tokenizer, batch_size=args.batch_size), requests,
+                                           sampling)
 
     batched_rate, single_rate = batched_tokens / batched_s, single_tokens / single_s
     print(f"model {args.model}, {len(requests)} rows, max_new_tokens {args.max_new_tokens}, "
@@ -81,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"one at a time : {single_tokens:6d} tokens in {single_s:7.1f} s = {single_rate:7.1f} tokens/s")
     print(f"batch {args.batch_size:<8d}: {batched_tokens:6d} tokens in {batched_s:7.1f} s = {batched_rate:7.1f} "
           f"tokens/s")
+    if sort_s is not None:
+        sort_rate = sort_tokens / sort_s
+        print(f"batch {args.batch_size}, transformers' full-sort top-p: {sort_tokens} tokens in {sort_s:.1f} s = "
+              f"{sort_rate:.1f} tokens/s (NucleusFilter is {batched_rate / sort_rate:.2f}x faster)")
     print(f"ratio batched / one-at-a-time: {batched_rate / single_rate:.2f}x  (goal >= 4x at batch 16 on 2 cores)")
     print(f"identical answers in both arms: {same}/{len(requests)} (seeded per row; padding can flip near-ties)")
     return 0
