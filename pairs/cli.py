@@ -8,9 +8,9 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``pairs`` and ``templates`` command groups."""
     pairs = subparsers.add_parser("pairs", help="persona pairs: lint, generate cho/rej, curate")
-    verbs = pairs.add_subparsers(dest="pairs_command", metavar="VERB", required=True)
-    _add_generate(verbs)
-    _add_curate(verbs)
+    pair_verbs = pairs.add_subparsers(dest="pairs_command", metavar="VERB", required=True)
+    _add_generate(pair_verbs)
+    _add_curate(pair_verbs)
     templates = subparsers.add_parser("templates", help="system-prompt templates: screen template x pair")
     templates.add_subparsers(dest="templates_command", metavar="VERB", required=True)
 
