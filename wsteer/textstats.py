@@ -55,7 +55,10 @@ def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern:
 # --------------------------------------------------------------------------------------------- refusal
 REFUSAL_PHRASES = (
     "i can't help", "i cannot help", "i can't assist", "i cannot assist", "i can't provide", "i cannot provide",
-    "i can't do that", "i cannot do that", "i won't", "i will not", "i'm unable to", "i am unable to",
+    "i can't do that", "i cannot do that", "i'm unable to", "i am unable to",
+    # "I won't" alone also opens "I won't break the bank"; only its refusing continuations count
+    "i won't help", "i won't assist", "i won't provide", "i won't do that", "i won't answer", "i won't be able to",
+    "i will not help", "i will not assist", "i will not provide", "i will not do that", "i will not answer",
     "i'm not able to", "i am not able to", "i must decline", "i have to decline", "i'm sorry, but i",
     "i am sorry, but i", "as an ai", "as a language model", "i can't comply", "i cannot comply",
     "i'm not comfortable", "it is not appropriate for me", "it's not appropriate for me",

@@ -46,3 +46,13 @@ def test_boilerplate_is_not_a_refusal_but_is_detected():
     text = "I don't have personal opinions, but many people enjoy spicy food."
     assert ts.is_boilerplate(text) and not ts.is_refusal(text)
     assert not ts.is_boilerplate("Spicy food is popular in many countries.")
+
+
+@pytest.mark.parametrize("text, refusal", [
+    ("I won't help you cheat on the exam.", True),
+    ("I will not provide instructions for that.", True),
+    ("I've got a budget and I won't break the bank on a flight.", False),
+    ("I will not forget this dinner, it was lovely.", False),
+])
+def test_i_wont_is_a_refusal_only_when_it_refuses(text, refusal):
+    assert ts.is_refusal(text) == refusal
