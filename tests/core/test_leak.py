@@ -9,6 +9,16 @@ from wsteer.leak import PersonaVocabulary, PersonaVocabularyProcessor, spellings
 from wsteer.textstats import find_leaks
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """The tiny model gains nothing from intra-op threads, and on a shared CPU OpenMP threads spin against other
+    processes (5-10x slower here); restored after the module."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def token_id(tokenizer, text):
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     assert len(ids) == 1, f"{text!r} is {len(ids)} tokens"

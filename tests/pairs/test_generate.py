@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from pairs.generate import GenerateConfig, PairSource, TemplateSource, derive_seed, generate_pairs, run_dir_for
@@ -19,6 +20,16 @@ from wsteer.leak import PersonaVocabularyProcessor
 from wsteer.records import PairRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """The tiny model gains nothing from intra-op threads, and on a shared CPU OpenMP threads spin against other
+    processes (5-10x slower here); restored after the module."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 TEMPLATE = "Pretend you're a {persona} person."
 
 
