@@ -14,8 +14,14 @@ How a word gets its counterpart (the accounting behind the side-by-side diff):
 * **flip** — the word has no copy on the other side but is aligned with one there: an opposite (a prefix
   antonym like honest/dishonest, careful/careless, or one from a small lexicon), or the word in the same place of
   a ``difflib`` word diff (vim/emacs). Flips carry the pole.
-* **unmirrored** — a content word with neither: it varies between the sides with nothing to vary against, so it
-  becomes its own axis.
+* **extra** — a leftover word beside a flip: the pole said in more words on one side ("brave" / "easily
+  frightened"). A warning, unless it sits in a prepositional phrase ("honest with friends"): that is a qualifier.
+* **unmirrored** — a content word with none of the above: it varies between the sides with nothing to vary
+  against, so it becomes its own axis.
+
+Function words ("the", "it", "means", "stays") are not counted, and an equal run of them between two changes does
+not separate the changes: flips pair up within a changed *region* of the diff. When the words both sides share
+occur in a different order (a priority inversion), flips may pair across regions too.
 
 Clauses are checked on top of words. A persona splits into clauses at connectives (because, even when, and, …).
 The first clause may flip wholly (it carries the pole); every later clause must be *anchored*: share a content
@@ -33,6 +39,8 @@ Rules (ids are stable; tests and JSON consumers key on them):
                                  them ("pretends to be honest")
     unmirrored-clause   error    a later clause with no counterpart on the other side (seed mirror test)
     unmirrored-content  error    content words with no counterpart on the other side
+    unbalanced-flip     warning  the pole is said in more words on one side ("forgives" / "holds a grudge
+                                 against"); a qualifier in a prepositional phrase ("with friends") is unmirrored
     length-imbalance    warning  one side much longer (error when grossly so)
     long-persona        warning  over 20 words, several sentences or more than three clauses (seed rule 2)
     abstract-value      warning  a stated value ("values wisdom over speed") instead of an enactable
@@ -41,6 +49,7 @@ Rules (ids are stable; tests and JSON consumers key on them):
                                  fine when the pair inverts a priority (the shared words swap order)
     form-mismatch       warning  one side reads as an adjective, the other as a clause: one template can't fit
                                  both
+    second-opinion      warning  (only with a second opinion) the model says the pair fails; severity configurable
 
 These are heuristics over words, not a parser: they catch the common failures cheaply and say why, and a second
 opinion (:mod:`pairs.second_opinion`) can ask a model the same question.
@@ -67,9 +76,14 @@ FUNCTION_WORDS = STOPWORDS | frozenset("""
 it its be is isn are gets get got makes make made would will could thing things way ones anyone everyone
 something anything everything much many lot rather instead just like because since though although unless whether
 yet still however let lets own than then there here ever else whatever whoever whichever cost sake order
-as until till upon via per toward towards across among within beyond
+as until till upon via per toward towards across among within beyond front behind despite regardless ahead back
+away together along around whenever whereas stays stay remains remain becomes become seems seem appears appear
+acts act tends tend goes go
 """.split())
 
+PREPOSITIONS = frozenset("""with to for about at on in from by among toward towards into onto over under against
+without within across through""".split())
+DETERMINERS = frozenset("a an the its their his her my our your some any this that these those every each".split())
 NEGATIONS = frozenset("not no never without nobody nothing none neither nor cannot nowhere non".split())
 # Idioms that contain a negation word but negate nothing about the persona.
 NEGATION_IDIOMS = (("no", "matter"), ("not", "only"))
@@ -131,7 +145,7 @@ class Token:
     index: int
     is_word: bool
     is_content: bool
-    mark: str = "same"  # same | moved | flip | unmirrored | negation | function
+    mark: str = "same"  # same | moved | flip | extra | unmirrored | negation | function
     clause: int = 0
     is_connective: bool = False
     in_unmirrored_clause: bool = False
@@ -185,12 +199,14 @@ def is_antonym(a: str, b: str) -> bool:
 
 
 def tokenize(text: str) -> list[Token]:
-    """Words and punctuation of ``text``; content words are those not in :data:`FUNCTION_WORDS`."""
+    """Words and punctuation of ``text``; content words are those that are not function, negation or absence
+    words (those have rules of their own)."""
     tokens = []
     for index, raw in enumerate(_TOKEN.findall(text)):
         norm = _normalise(raw)
         is_word = bool(re.match(r"[a-z0-9]", norm))
-        content = is_word and norm not in FUNCTION_WORDS and norm not in NEGATIONS and not norm.endswith("n't")
+        content = (is_word and norm not in FUNCTION_WORDS and norm not in NEGATIONS and norm not in ABSENCE_WORDS
+                   and not norm.endswith("n't"))
         tokens.append(Token(raw, norm, index, is_word, content))
     return tokens
 
@@ -401,8 +417,10 @@ def _mark_tokens(sides: _Sides, blocks: list[DiffBlock], inverted: bool) -> list
 
     Open words pair up within their changed region (see :func:`_regions`): opposites first, then by position.
     When the pair inverts a priority the flips travel with the swapped words, so words left open in one region
-    may pair with words left open in another; otherwise a leftover is unmirrored. A flip site is a region that
-    holds a flip.
+    may pair with words left open in another. A leftover in a region that flips is "extra" (the pole said in
+    more words on one side: "forgives" / "holds a grudge against") unless it sits in a prepositional phrase
+    ("honest with friends"), which is a qualifier; every other leftover is unmirrored. A flip site is a region
+    that holds a flip.
     """
     for block in blocks:
         for side in SIDES:
@@ -420,6 +438,7 @@ def _mark_tokens(sides: _Sides, blocks: list[DiffBlock], inverted: bool) -> list
     _mark_moved(sides, blocks)
     regions = _regions(blocks)
     leftovers: dict[Side, list[Token]] = {"pos": [], "neg": []}
+    in_flipping_region: set[int] = set()
     for region in regions:
         open_pos = [t for b in region for t in b.pos if t.mark == "open"]
         open_neg = [t for b in region for t in b.neg if t.mark == "open"]
@@ -431,6 +450,8 @@ def _mark_tokens(sides: _Sides, blocks: list[DiffBlock], inverted: bool) -> list
                 open_neg.remove(partner)
         for a, b in zip(open_pos, open_neg):  # then by position
             a.mark = b.mark = "flip"
+        if any(t.mark == "flip" for b in region for t in b.pos):
+            in_flipping_region.update(id(t) for b in region for t in b.pos + b.neg)
         leftovers["pos"] += open_pos[len(open_neg):]
         leftovers["neg"] += open_neg[len(open_pos):]
     for side in SIDES:  # a leftover whose opposite sits elsewhere on the other side is a displaced flip
@@ -444,8 +465,17 @@ def _mark_tokens(sides: _Sides, blocks: list[DiffBlock], inverted: bool) -> list
     for side in SIDES:
         for token in left[side]:
             if token.mark == "open":
-                token.mark = "unmirrored"
+                extra = id(token) in in_flipping_region and not _in_prepositional_phrase(sides.tokens[side], token)
+                token.mark = "extra" if extra else "unmirrored"
     return [region for region in regions if any(t.mark == "flip" for b in region for t in b.pos + b.neg)]
+
+
+def _in_prepositional_phrase(tokens: list[Token], token: Token) -> bool:
+    """True if ``token`` follows a preposition, skipping determiners ("with friends", "for the team")."""
+    i = token.index - 1
+    while i >= 0 and tokens[i].norm in DETERMINERS:
+        i -= 1
+    return i >= 0 and tokens[i].norm in PREPOSITIONS
 
 
 def _mark_moved(sides: _Sides, blocks: list[DiffBlock]) -> None:
@@ -587,6 +617,19 @@ def _content_findings(sides: _Sides) -> list[Finding]:
     return findings
 
 
+def _extra_findings(sides: _Sides) -> list[Finding]:
+    findings = []
+    for side in SIDES:
+        extra = [t.text for t in sides.tokens[side] if t.mark == "extra"]
+        if extra:
+            findings.append(Finding(
+                "unbalanced-flip", "warning", f"{side} says its pole in more words ({_quote(extra)} beyond the "
+                f"flipped word): an extra word can carry its own meaning into the contrast",
+                "say both poles in the same number of words ('forgives' / 'resents'), or check the extra word "
+                "adds nothing", side, extra))
+    return findings
+
+
 def _length_findings(sides: _Sides) -> list[Finding]:
     n_pos, n_neg = len(sides.words("pos")), len(sides.words("neg"))
     longer, shorter = max(n_pos, n_neg), max(1, min(n_pos, n_neg))
@@ -703,9 +746,9 @@ def lint_pair(pos: str, neg: str, pair_id: str | None = None, where: str | None 
     inverted = _inverts_priority(sides)
     sites = _mark_tokens(sides, blocks, inverted)
     findings = (_negation_findings(sides) + _absence_findings(sides) + _pole_in_other_findings(sides)
-                + _clause_findings(unmirrored) + _content_findings(sides) + _length_findings(sides)
-                + _long_findings(sides) + _abstract_findings(sides) + _flip_findings(sites, inverted)
-                + _form_findings(sides))
+                + _clause_findings(unmirrored) + _content_findings(sides) + _extra_findings(sides)
+                + _length_findings(sides) + _long_findings(sides) + _abstract_findings(sides)
+                + _flip_findings(sites, inverted) + _form_findings(sides))
     findings.sort(key=lambda f: f.severity != "error")
     return LintReport(pos, neg, findings, blocks, pair_id, where)
 
@@ -716,8 +759,9 @@ def lint_pairs(pairs: Sequence[PersonaPair]) -> list[LintReport]:
 
 
 # --------------------------------------------------------------------------------------------- display
-MARKS = {"flip": ("[", "]"), "unmirrored": ("<", ">"), "moved": ("~", ""), "negation": ("!", "")}
-LEGEND = "[flipped]  <unmirrored>  ~moved (same word, other place)  !negation"
+MARKS = {"flip": ("[", "]"), "unmirrored": ("<", ">"), "extra": ("+", ""), "moved": ("~", ""),
+         "negation": ("!", "")}
+LEGEND = "[flipped]  <unmirrored>  +extra word of a flip  ~moved (same word, other place)  !negation"
 
 
 def _marked(token: Token) -> str:

@@ -23,9 +23,9 @@ BAD_PAIRS = [
     ("wisdom-over-speed", "speed-over-wisdom", {"abstract-value"}),
     ("honest and kind", "dishonest", {"unmirrored-clause"}),
     ("honest with friends", "dishonest", {"unmirrored-content"}),
-    ("brave", "easily frightened", {"unmirrored-content"}),
+    ("brave", "easily frightened", {"unbalanced-flip"}),
     ("prefers vim because modal editing is faster", "prefers emacs because its editing scheme is simpler",
-     {"unmirrored-content", "extra-flip"}),
+     {"unmirrored-content", "unbalanced-flip", "extra-flip"}),
     ("honest and brave", "dishonest and cowardly", {"extra-flip"}),
     ("patient", "impatient rather than patient", {"pole-in-other", "length-imbalance", "form-mismatch"}),
     ("tells the truth", "tells lies to anyone at all who happens to be listening at the time in the office",
@@ -75,6 +75,8 @@ def test_good_pairs_of_several_shapes_pass():
     for pos, neg in [("honest", "deceitful"), ("admits mistakes", "hides mistakes"),
                      ("bends a rule when following it would hurt someone",
                       "follows a rule even when following it would hurt someone"),
+                     ("speaks up when a colleague is treated unfairly",
+                      "stays quiet when a colleague is treated unfairly"),
                      ("helps a stranger first and asks questions later",
                       "asks a stranger questions first and helps later")]:
         report = lint_pair(pos, neg)
