@@ -1,0 +1,117 @@
+"""Steering at runtime: run a model with an adapter's delta multiplied by any real α.
+
+Sign convention: α > 0 moves toward steering.json's ``pos`` persona, α < 0 toward ``neg``; α = 0 is the base
+model exactly (the adapter is bypassed, not multiplied by zero). Only the delta is scaled (peft's per-layer
+``scaling``, via :func:`wsteer.lora.scaled_adapter`), never both LoRA factors, so a negative α negates ΔW.
+
+    model, tokenizer = load_steerable("runs/honest/adapter")
+    with steer(model, "default", alpha=-1.5):
+        model.generate(...)
+
+``adapter`` may also be an adapter directory: it is loaded for the block and removed afterwards, so the model
+leaves the block exactly as it came in — also when the block raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+from typing import Iterator
+
+from wsteer.errors import WsteerError
+from wsteer.lora import lora_layers, scaled_adapter
+
+_TEMP_ADAPTER = "wsteer_steer"
+
+
+def check_alpha(alpha: float, where: str = "alpha") -> float:
+    """``alpha`` as a float; NaN and ±inf are refused."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        raise WsteerError(f"α must be a number, got {alpha!r}", where=where, fix="pass e.g. 1.5 or -2") from None
+    if not math.isfinite(value):
+        raise WsteerError(f"α must be a finite number, got {value}", where=where, fix="pass e.g. 1.5 or -2")
+    return value
+
+
+def _is_peft(model) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
+def _lora_grad_flags(model) -> list[tuple[object, bool]]:
+    return [(p, p.requires_grad) for _, layer in lora_layers(model) for p in layer.parameters()]
+
+
+@contextlib.contextmanager
+def _active(model, adapter_name: str) -> Iterator[None]:
+    """Make ``adapter_name`` the active adapter of a peft model for the block; restore the previous one after."""
+    if adapter_name not in model.peft_config:
+        raise WsteerError(f"the model has no adapter named {adapter_name!r} (it has {sorted(model.peft_config)})",
+                          where="adapter", fix="pass a loaded adapter's name or an adapter directory")
+    previous = model.active_adapter
+    if previous == adapter_name:
+        yield
+        return
+    flags = _lora_grad_flags(model)  # peft's set_adapter also flips requires_grad; put it back afterwards
+    model.set_adapter(adapter_name)
+    try:
+        yield
+    finally:
+        model.set_adapter(previous)
+        for param, flag in flags:
+            param.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def steer(model, adapter: str | Path | None, alpha: float) -> Iterator[object]:
+    """Run ``model`` with ``adapter``'s delta multiplied by ``alpha`` inside the block; yields the model to call.
+
+    Args:
+        model: a peft model with the adapter loaded, or a plain transformers model when ``adapter`` is a path.
+        adapter: name of a loaded adapter (None: the active one), or an adapter directory to load for the block.
+        alpha: any finite real; negative negates the delta, 0 is exactly the base model.
+
+    On exit (also on exceptions) the scalings, the active adapter and the module tree are as before.
+    """
+    alpha = check_alpha(alpha)
+    by_path = adapter is not None and (isinstance(adapter, Path) or not _is_peft(model)
+                                       or adapter not in model.peft_config)
+    if not by_path:
+        if not _is_peft(model):
+            raise WsteerError("steering needs a peft model or an adapter directory", where="adapter",
+                              fix="load it with adapters.load_steerable, or pass the adapter's directory")
+        with _active(model, adapter or model.active_adapter), scaled_adapter(model, alpha):
+            yield model
+        return
+    with _loaded_for_block(model, Path(adapter)) as steered, scaled_adapter(steered, alpha):
+        yield steered
+
+
+@contextlib.contextmanager
+def _loaded_for_block(model, path: Path) -> Iterator[object]:
+    """Load the adapter at ``path`` onto ``model`` for the block, then take it off again."""
+    from adapters.loading import attach_adapter
+
+    if not path.is_dir():
+        raise WsteerError(f"adapter directory not found: {path}", where=str(path),
+                          fix="pass an adapter directory or the name of a loaded adapter")
+    if _is_peft(model):
+        if _TEMP_ADAPTER in model.peft_config:
+            raise WsteerError("steer() blocks that load adapters by path cannot be nested", where=str(path),
+                              fix="load the adapters once with attach_adapter and steer them by name")
+        attach_adapter(model, path, adapter_name=_TEMP_ADAPTER)
+        try:
+            with _active(model, _TEMP_ADAPTER):
+                yield model
+        finally:
+            model.delete_adapter(_TEMP_ADAPTER)
+        return
+    steered = attach_adapter(model, path, adapter_name=_TEMP_ADAPTER)
+    try:
+        yield steered
+    finally:
+        steered.unload()  # swaps every LoRA layer back to its base layer, in place in ``model``
