@@ -78,15 +78,17 @@ def steer(model, adapter: str | Path | None, alpha: float) -> Iterator[object]:
     On exit (also on exceptions) the scalings, the active adapter and the module tree are as before.
     """
     alpha = check_alpha(alpha)
-    by_path = adapter is not None and (isinstance(adapter, Path) or not _is_peft(model)
-                                       or adapter not in model.peft_config)
-    if not by_path:
-        if not _is_peft(model):
+    loaded = sorted(model.peft_config) if _is_peft(model) else []
+    if adapter is None or (isinstance(adapter, str) and adapter in loaded):
+        if not loaded:
             raise WsteerError("steering needs a peft model or an adapter directory", where="adapter",
                               fix="load it with adapters.load_steerable, or pass the adapter's directory")
         with _active(model, adapter or model.active_adapter), scaled_adapter(model, alpha):
             yield model
         return
+    if not Path(adapter).is_dir():
+        raise WsteerError(f"{adapter!r} is neither a loaded adapter (loaded: {loaded}) nor an adapter directory",
+                          where="adapter", fix="pass the name of a loaded adapter or an adapter directory")
     with _loaded_for_block(model, Path(adapter)) as steered, scaled_adapter(steered, alpha):
         yield steered
 
@@ -96,9 +98,6 @@ def _loaded_for_block(model, path: Path) -> Iterator[object]:
     """Load the adapter at ``path`` onto ``model`` for the block, then take it off again."""
     from adapters.loading import attach_adapter
 
-    if not path.is_dir():
-        raise WsteerError(f"adapter directory not found: {path}", where=str(path),
-                          fix="pass an adapter directory or the name of a loaded adapter")
     if _is_peft(model):
         if _TEMP_ADAPTER in model.peft_config:
             raise WsteerError("steer() blocks that load adapters by path cannot be nested", where=str(path),
