@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from wsteer.errors import WsteerError
 from wsteer.lora import lora_layers, scaled_adapter
@@ -114,3 +114,25 @@ def _loaded_for_block(model, path: Path) -> Iterator[object]:
         yield steered
     finally:
         steered.unload()  # swaps every LoRA layer back to its base layer, in place in ``model``
+
+
+def steer_generate(adapter: str | Path, alphas: Sequence[float], prompts: Sequence[str], sampling=None,
+                   seed: int = 0, base: str | None = None, batch_size: int = 16) -> list[dict]:
+    """Answer each prompt at each α (a quick look at what steering does); returns one dict per answer.
+
+    All (α, prompt) rows run in shared batches with a per-row α; with sampling, every α uses the same seed, so
+    answers differ only where steering changed the distribution.
+    """
+    from adapters.loading import load_steerable
+    from wsteer.chat import build_messages
+    from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
+    from wsteer.lora import per_row_adapter_scale
+
+    alphas = [check_alpha(a, where="--alpha") for a in alphas]
+    model, tokenizer = load_steerable(adapter, base=base)
+    requests = [GenerationRequest(build_messages(p), seed=seed, tag=(a, p)) for a in alphas for p in prompts]
+    answers = HFBackend(model, tokenizer, batch_size=batch_size).generate(
+        requests, sampling or SamplingConfig(temperature=0.0),
+        batch_hook=lambda batch: per_row_adapter_scale(model, [r.tag[0] for r in batch]))
+    return [{"alpha": g.request.tag[0], "prompt": g.request.tag[1], "text": g.text,
+             "finish_reason": g.finish_reason} for g in answers]
