@@ -188,83 +188,130 @@ def load_prompts(cfg: CalibrateConfig) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------- measuring
-def measure(model, tokenizer, prompts: Sequence[str], alphas: Sequence[float], max_new_tokens: int,
-            quantile: float = 0.95, batch_size: int = 16, tokens: str = "steered") -> dict[float, Measurement]:
-    """Steer ``model`` (a peft model) at each α, generate greedily and measure the KL statistic (module docs).
+@dataclass
+class _Answer:
+    """One greedy answer: prompt token ids, answer token ids (EOS cut off), whether it stopped at EOS, text."""
 
-    All α are evaluated together: every batch row carries its own α.
+    alpha: float
+    prompt_ids: list[int]
+    token_ids: list[int]
+    stopped: bool
+    text: str
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """(first logit index, count) of the positions that generated the answer (and its EOS, if any)."""
+        # the logit at index j predicts token j + 1: answer token t came from index len(prompt) - 1 + t
+        return len(self.prompt_ids) - 1, len(self.token_ids) + int(self.stopped)
+
+
+class KLMeter:
+    """The KL statistic of steering a peft ``model`` at any α, on fixed prompts (see the module docs).
+
+    With ``tokens="base"`` the base answers and the base log-probs at their positions are computed once, so each
+    further α costs one teacher-forced pass; with ``tokens="steered"`` each α generates its own answers.
     """
-    import numpy as np
 
-    from wsteer.chat import build_messages, encode_prompt
-    from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
-    from wsteer.lora import per_row_adapter_scale, scaled_adapter
+    def __init__(self, model, tokenizer, prompts: Sequence[str], max_new_tokens: int, quantile: float = 0.95,
+                 batch_size: int = 16, tokens: str = "base"):
+        self.model, self.tokenizer, self.prompts = model, tokenizer, list(prompts)
+        self.max_new_tokens, self.quantile, self.batch_size, self.tokens = (max_new_tokens, quantile, batch_size,
+                                                                             tokens)
+        self._base_answers: list[_Answer] | None = None
+        self._base_logprobs: list | None = None  # per prompt: [n_i, V] base log-probs at the answer's positions
 
-    alphas = [float(a) for a in dict.fromkeys(alphas)]
-    greedy = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0, top_p=1.0)
-    backend = HFBackend(model, tokenizer, batch_size=batch_size)
-    if tokens == "base":  # one greedy answer per prompt from the base, scored under every α
-        answers = backend.generate([GenerationRequest(build_messages(p), tag=0.0) for p in prompts], greedy,
-                                   batch_hook=lambda batch: scaled_adapter(model, 0.0))
-        generations = [dataclasses.replace(g, request=dataclasses.replace(g.request, tag=a))
-                       for a in alphas for g in answers]
-    else:
-        requests = [GenerationRequest(build_messages(p), tag=a) for a in alphas for p in prompts]
-        generations = backend.generate(
-            requests, greedy, batch_hook=lambda batch: per_row_adapter_scale(model, [r.tag for r in batch]))
-    rows = [(g.request.tag, encode_prompt(tokenizer, g.request.messages), g.token_ids, g.finish_reason == "stop")
-            for g in generations]
-    kls, nlls = _score_rows(model, tokenizer, rows, batch_size)
-    results = {}
-    for alpha in alphas:
-        picked = [i for i, row in enumerate(rows) if row[0] == alpha]
-        kl = np.concatenate([kls[i] for i in picked]) if picked else np.zeros(0)
-        nll = np.concatenate([nlls[i] for i in picked])
-        texts = [generations[i].text for i in picked]
-        results[alpha] = Measurement(
-            alpha=alpha, kl_quantile=float(np.quantile(kl, quantile)) if kl.size else 0.0,
-            kl_mean=float(kl.mean()) if kl.size else 0.0, positions=int(kl.size),
-            base_perplexity=float(math.exp(nll.mean())) if nll.size else math.nan,
-            mean_new_tokens=float(np.mean([len(rows[i][2]) for i in picked])), samples=texts[:2])
-    return results
+    def __call__(self, alphas: Sequence[float]) -> dict[float, Measurement]:
+        """Measure every α (rows of all α share batches, each with its own α)."""
+        import numpy as np
+
+        alphas = [float(a) for a in dict.fromkeys(alphas)]
+        if self.tokens == "base":
+            answers = [dataclasses.replace(answer, alpha=a) for a in alphas for answer in self.base_answers()]
+            base = self.base_logprobs() * len(alphas)
+        else:
+            answers = self.generate(alphas)
+            base = None
+        kls, nlls = self._score(answers, base)
+        results = {}
+        for alpha in alphas:
+            picked = [i for i, answer in enumerate(answers) if answer.alpha == alpha]
+            kl = np.concatenate([kls[i] for i in picked])
+            nll = np.concatenate([nlls[i] for i in picked])
+            results[alpha] = Measurement(
+                alpha=alpha, kl_quantile=float(np.quantile(kl, self.quantile)) if kl.size else 0.0,
+                kl_mean=float(kl.mean()) if kl.size else 0.0, positions=int(kl.size),
+                base_perplexity=float(math.exp(nll.mean())) if nll.size else math.nan,
+                mean_new_tokens=float(np.mean([len(answers[i].token_ids) for i in picked])),
+                samples=[answers[i].text for i in picked[:2]])
+        return results
+
+    def generate(self, alphas: Sequence[float]) -> list[_Answer]:
+        """Greedy answers of the steered model at each α to every prompt."""
+        from wsteer.chat import build_messages, encode_prompt
+        from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
+        from wsteer.lora import per_row_adapter_scale
+
+        greedy = SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=0.0, top_p=1.0)
+        requests = [GenerationRequest(build_messages(p), tag=float(a)) for a in alphas for p in self.prompts]
+        generations = HFBackend(self.model, self.tokenizer, batch_size=self.batch_size).generate(
+            requests, greedy, batch_hook=lambda batch: per_row_adapter_scale(self.model, [r.tag for r in batch]))
+        return [_Answer(g.request.tag, encode_prompt(self.tokenizer, g.request.messages), g.token_ids,
+                        g.finish_reason == "stop", g.text) for g in generations]
+
+    def base_answers(self) -> list[_Answer]:
+        """The base model's greedy answers (computed once)."""
+        if self._base_answers is None:
+            self._base_answers = self.generate([0.0])
+        return self._base_answers
+
+    def base_logprobs(self) -> list:
+        """Base log-probs at the base answers' positions (computed once)."""
+        if self._base_logprobs is None:
+            self._base_logprobs = []
+            answers = self.base_answers()
+            for start in range(0, len(answers), self.batch_size):
+                self._base_logprobs.extend(self._logprobs(answers[start:start + self.batch_size], base=True))
+        return self._base_logprobs
+
+    def _score(self, answers: list[_Answer], base: list | None):
+        """Per answer: per-token KL(steered ‖ base) at each generating position, and base NLL of each token."""
+        import torch
+
+        kls, nlls = [], []
+        for start in range(0, len(answers), self.batch_size):
+            chunk = answers[start:start + self.batch_size]
+            steered = self._logprobs(chunk, base=False)
+            reference = base[start:start + self.batch_size] if base is not None else self._logprobs(chunk, True)
+            for answer, log_s, log_b in zip(chunk, steered, reference):
+                kl = (log_s.exp() * (log_s - log_b)).sum(-1).clamp_min(0.0)  # [n]
+                targets = torch.tensor(answer.token_ids, dtype=torch.long, device=log_b.device)
+                nll = -log_b[:len(answer.token_ids)].gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [len(answer)]
+                kls.append(kl.cpu().numpy())
+                nlls.append(nll.cpu().numpy())
+        return kls, nlls
+
+    def _logprobs(self, chunk: list[_Answer], base: bool) -> list:
+        """Teacher-forced fp32 log-softmax [n_i, V] at each answer's generating positions, steered or base."""
+        import torch
+
+        from wsteer.chat import pad_batch
+        from wsteer.lora import per_row_adapter_scale, scaled_adapter
+
+        device = next(self.model.parameters()).device
+        seqs = [answer.prompt_ids + answer.token_ids for answer in chunk]
+        input_ids, attention_mask = pad_batch(seqs, self.tokenizer.pad_token_id, side="right")  # [B, T]
+        scale = scaled_adapter(self.model, 0.0) if base else per_row_adapter_scale(self.model,
+                                                                                  [a.alpha for a in chunk])
+        with torch.inference_mode(), scale:
+            logits = self.model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+            return [torch.log_softmax(logits[row, first:first + count].float(), dim=-1)  # [count, V]
+                    for row, (first, count) in enumerate(a.span for a in chunk)]
 
 
-def _score_rows(model, tokenizer, rows: list[tuple[float, list[int], list[int], bool]], batch_size: int):
-    """Per row: per-token KL(steered ‖ base) at each generating position, and the base NLL of each token."""
-    import torch
-
-    from wsteer.chat import pad_batch
-    from wsteer.lora import per_row_adapter_scale, scaled_adapter
-
-    device = next(model.parameters()).device
-    kls, nlls = [], []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start:start + batch_size]
-        seqs = [prompt + tokens for _, prompt, tokens, _ in chunk]
-        input_ids, attention_mask = pad_batch(seqs, tokenizer.pad_token_id, side="right")  # [B, T]
-        inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
-        # the logit at index j predicts token j + 1: generated token t came from index len(prompt) - 1 + t
-        spans = [(len(prompt) - 1, len(tokens) + int(stopped)) for _, prompt, tokens, stopped in chunk]
-        with torch.inference_mode():
-            with per_row_adapter_scale(model, [alpha for alpha, *_ in chunk]):
-                steered = _select(model(**inputs).logits, spans)  # list of [n_i, V] log-probs
-            with scaled_adapter(model, 0.0):
-                base = _select(model(**inputs).logits, spans)
-        for (_, _, tokens, _), log_s, log_b in zip(chunk, steered, base):
-            kl = (log_s.exp() * (log_s - log_b)).sum(-1).clamp_min(0.0)  # [n_i]
-            targets = torch.tensor(tokens, dtype=torch.long, device=log_b.device)
-            nll = -log_b[:len(tokens)].gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [len(tokens)]
-            kls.append(kl.cpu().numpy())
-            nlls.append(nll.cpu().numpy())
-    return kls, nlls
-
-
-def _select(logits, spans: list[tuple[int, int]]) -> list:
-    """For each row, the fp32 log-softmax of logits [B, T, V] at positions start .. start + count - 1."""
-    import torch
-
-    return [torch.log_softmax(logits[row, first:first + count].float(), dim=-1)  # [count, V]
-            for row, (first, count) in enumerate(spans)]
+def measure(model, tokenizer, prompts: Sequence[str], alphas: Sequence[float], max_new_tokens: int,
+            quantile: float = 0.95, batch_size: int = 16, tokens: str = "base") -> dict[float, Measurement]:
+    """One-off :class:`KLMeter` measurement of several α."""
+    return KLMeter(model, tokenizer, prompts, max_new_tokens, quantile, batch_size, tokens)(alphas)
 
 
 # --------------------------------------------------------------------------------------------- search
@@ -348,12 +395,12 @@ def search_alphas(model, tokenizer, prompts: Sequence[str], cfg: CalibrateConfig
     sides = [_Bracket(+1.0, cfg.target_kl), _Bracket(-1.0, cfg.target_kl)]
     trace: list[dict] = []
     cache: dict[float, Measurement] = {}
+    meter = KLMeter(model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, cfg.tokens)
 
     def evaluate(alphas: list[float]) -> None:
         todo = [a for a in alphas if a not in cache]
         if todo:
-            cache.update(measure(model, tokenizer, prompts, todo, cfg.max_new_tokens, cfg.quantile, cfg.batch_size,
-                                 cfg.tokens))
+            cache.update(meter(todo))
             trace.extend({"alpha": a, "kl_quantile": cache[a].kl_quantile,
                           "base_perplexity": cache[a].base_perplexity} for a in todo)
 
@@ -379,8 +426,8 @@ def search_alphas(model, tokenizer, prompts: Sequence[str], cfg: CalibrateConfig
         if cfg.tokens == "steered":
             outputs = cache
         else:  # what steering at α± actually writes, for the fluency check
-            outputs = measure(model, tokenizer, prompts, [0.0, plus, minus], cfg.max_new_tokens, cfg.quantile,
-                              cfg.batch_size, tokens="steered")
+            outputs = KLMeter(model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size,
+                              tokens="steered")([0.0, plus, minus])
     return CalibrationResult(alpha_plus=plus, alpha_minus=minus, plus=cache[plus], minus=cache[minus],
                              plus_outputs=outputs[plus], minus_outputs=outputs[minus], base_outputs=outputs[0.0],
                              tokens=cfg.tokens, target_kl=cfg.target_kl, quantile=cfg.quantile,
