@@ -83,8 +83,8 @@ def format_report(report: dict) -> str:
     ]
     calibrated = report["calibrated_alpha"]
     if calibrated:
-        lines.append("calibrated α " + "  ".join(f"{k}={_fmt(v)}" for k, v in calibrated.items()
-                                                  if not isinstance(v, (dict, list))))
+        shown = ("plus", "minus", "target_kl", "quantile", "tokens", "kl_plus", "kl_minus")
+        lines.append("calibrated α " + "  ".join(f"{k}={_fmt(calibrated[k])}" for k in shown if k in calibrated))
     else:
         lines.append("calibrated α (none: run `wsteer adapters calibrate`)")
     if report["metrics"]:

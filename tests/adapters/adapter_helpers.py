@@ -77,3 +77,13 @@ def shard_files(path) -> list[str]:
 def read_json(path):
     """Parsed JSON file."""
     return json.loads(Path(path).read_text())
+
+
+def one_line_error(result) -> str:
+    """The CLI's single ``wsteer: error: …`` line (stderr may also hold earlier progress bars); checks exit 2."""
+    assert result.code == 2, result
+    assert "Traceback" not in result.err
+    lines = [line for line in result.err.replace("\r", "\n").splitlines() if line.startswith("wsteer: error:")]
+    assert len(lines) == 1, result.err
+    assert result.err.rstrip("\n").endswith(lines[0]), "the error must be the last thing printed"
+    return lines[0]
