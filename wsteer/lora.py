@@ -192,7 +192,7 @@ def module_delta(adapter: AdapterFiles, module: str):
     module at a time keeps memory at one delta, which the streaming merge relies on.
     """
     a, b = adapter.factors(module)
-    delta = adapter.scaling(module) * (b.float() @ a.float())  # [out, r] @ [r, in] -> [out, in]
+    delta = (b.float() @ a.float()).mul_(adapter.scaling(module))  # [out, r] @ [r, in] -> [out, in], scaled in place
     return delta.T if adapter.config.get("fan_in_fan_out") else delta
 
 
