@@ -209,11 +209,16 @@ def merge_adapter(adapter: str | Path, alpha: float, out_dir: str | Path, base: 
 
 
 def _merged(tensor, module: str, source: AdapterSource, alpha: float):
-    """``tensor + alpha · ΔW(module)`` computed in fp32, cast back to the tensor's dtype."""
+    """``tensor + alpha · ΔW(module)`` computed in fp32, cast back to the tensor's dtype.
+
+    Works in the delta's own buffer (scale, then add the weight in place): one fp32 allocation per weight, so
+    the allocator is not left with holes of every size the temporaries would have had.
+    """
     if alpha == 0.0:
         return tensor.clone()
-    delta = module_delta(source.files, module)  # fp32, stored layout
-    return (tensor.float() + alpha * delta).to(tensor.dtype).contiguous()
+    merged = module_delta(source.files, module)  # fp32, in the stored layout
+    merged.mul_(alpha).add_(tensor)  # α·ΔW + W, elementwise the same as W + α·ΔW
+    return merged.to(tensor.dtype).contiguous()
 
 
 def _write_shard(plan: MergePlan, source: AdapterSource, alpha: float, shard: str, out_path: Path) -> int:
