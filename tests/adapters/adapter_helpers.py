@@ -11,6 +11,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from wsteer.models import weights_fingerprint
@@ -87,3 +88,13 @@ def one_line_error(result) -> str:
     assert len(lines) == 1, result.err
     assert result.err.rstrip("\n").endswith(lines[0]), "the error must be the last thing printed"
     return lines[0]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Run a test module's many tiny ops on one thread: on a shared, loaded CPU two spinning OpenMP threads are
+    several times slower (import this name into a test module to use it)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -3,7 +3,13 @@
 import json
 
 import pytest
-from adapter_helpers import load_checkpoint, make_adapter, read_json, write_steering
+from adapter_helpers import (
+    load_checkpoint,
+    make_adapter,
+    one_thread,  # noqa: F401 - autouse fixture: one torch thread per module
+    read_json,
+    write_steering,
+)
 
 from adapters.calibrate import CalibrateConfig, KLMeter, calibrate, load_prompts, measure, search_alphas
 from adapters.loading import load_steerable
@@ -99,13 +105,3 @@ def test_prompt_files(tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_prompts(CalibrateConfig(prompts_file=str(tmp_path / "missing.txt")))
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many tiny sequential ops: on a shared, loaded CPU two spinning OpenMP threads are several times slower."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -4,7 +4,14 @@ nothing."""
 import json
 
 import pytest
-from adapter_helpers import load_checkpoint, make_adapter, one_line_error, read_json, write_steering
+from adapter_helpers import (
+    load_checkpoint,
+    make_adapter,
+    one_line_error,
+    one_thread,  # noqa: F401 - autouse fixture: one torch thread per module
+    read_json,
+    write_steering,
+)
 
 from wsteer.testing import save_tiny_model
 
@@ -28,7 +35,7 @@ def assert_nothing_written(out):
 
 
 def test_merge_and_steer_verbs(cli, setup, tmp_path):
-    _, base_dir, adapter, _ = setup
+    _, _, adapter, _ = setup
     result = cli("adapters", "merge", adapter, "--alpha", "-1.5", "--out", tmp_path / "merged")
     assert result.code == 0, result.err
     assert str(tmp_path / "merged") in result.out and "α = -1.5" in result.out
@@ -64,7 +71,7 @@ def test_non_finite_alpha_is_refused(cli, setup, tmp_path, alpha):
 
 
 def test_wrong_base_is_refused(cli, setup, tmp_path):
-    root, _, adapter, _ = setup
+    _, _, adapter, _ = setup
     other = save_tiny_model(tmp_path / "other", seed=5)  # same architecture and shapes, other weights
     out = tmp_path / "out"
     line = one_line_error(cli("adapters", "merge", adapter, "--alpha", "1", "--out", out, "--base", other))
@@ -91,7 +98,7 @@ def test_shape_mismatch_is_refused(cli, setup, tmp_path):
 
 
 def test_missing_files_are_refused(cli, setup, tmp_path):
-    root, base_dir, adapter, _ = setup
+    _, base_dir, adapter, plain_adapter = setup
     out = tmp_path / "out"
     line = one_line_error(cli("adapters", "merge", tmp_path / "nowhere", "--alpha", "1", "--out", out))
     assert "not found" in line
@@ -114,7 +121,7 @@ def test_missing_files_are_refused(cli, setup, tmp_path):
     index = read_json(holey / "model.safetensors.index.json")
     (holey / sorted(set(index["weight_map"].values()))[-1]).unlink()
     plain = tmp_path / "plain_for_holey"
-    shutil.copytree(setup[3], plain)
+    shutil.copytree(plain_adapter, plain)
     line = one_line_error(cli("adapters", "merge", plain, "--alpha", "1", "--out", out, "--base", holey))
     assert "is missing" in line and "shard" in line
     assert_nothing_written(out)

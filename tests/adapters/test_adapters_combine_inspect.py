@@ -4,7 +4,14 @@ import json
 
 import pytest
 import torch
-from adapter_helpers import load_checkpoint, make_adapter, one_line_error, read_json, write_steering
+from adapter_helpers import (
+    load_checkpoint,
+    make_adapter,
+    one_line_error,
+    one_thread,  # noqa: F401 - autouse fixture: one torch thread per module
+    read_json,
+    write_steering,
+)
 
 from adapters.inspect import inspect_adapter
 from wsteer.lora import adapter_deltas, read_adapter

@@ -6,6 +6,7 @@ from adapter_helpers import (
     load_checkpoint,
     logits,
     make_adapter,
+    one_thread,  # noqa: F401 - autouse fixture: one torch thread per module
     read_json,
     shard_files,
     text_batch,

@@ -6,7 +6,14 @@ import shutil
 
 import pytest
 import torch
-from adapter_helpers import load_checkpoint, logits, make_adapter, text_batch, write_steering
+from adapter_helpers import (
+    load_checkpoint,
+    logits,
+    make_adapter,
+    one_thread,  # noqa: F401 - autouse fixture: one torch thread per module
+    text_batch,
+    write_steering,
+)
 from peft import PeftModel
 
 from adapters.loading import attach_adapter, load_steerable
