@@ -63,11 +63,14 @@ def logits(model, batch):
         return model(**batch).logits
 
 
-def text_batch(tokenizer):
-    """A small left-padded batch."""
-    texts = ["Hello there, how are you?", "Tell me about the sea.", "Two", "A much longer sentence to pad."]
-    tokenizer.padding_side = "left"
-    return tokenizer(texts, return_tensors="pt", padding=True)
+def text_batch(tokenizer, texts=None, **kwargs):
+    """A small left-padded batch (the shared tokenizer's padding side is restored afterwards)."""
+    texts = texts or ["Hello there, how are you?", "Tell me about the sea.", "Two", "A much longer sentence to pad."]
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        return tokenizer(texts, return_tensors="pt", padding=True, **kwargs)
+    finally:
+        tokenizer.padding_side = side
 
 
 def shard_files(path) -> list[str]:
