@@ -105,3 +105,17 @@ def test_prompt_files(tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_prompts(CalibrateConfig(prompts_file=str(tmp_path / "missing.txt")))
 
+
+
+def test_calibrate_a_plain_peft_adapter_writes_only_its_report(steerable, tmp_path):
+    import shutil
+
+    _, _, adapter_dir = steerable
+    plain = tmp_path / "plain"
+    shutil.copytree(adapter_dir, plain)
+    (plain / "steering.json").unlink()
+    (plain / "calibration.json").unlink(missing_ok=True)
+    result, report = calibrate(CalibrateConfig(adapter=str(plain), max_prompts=2, max_new_tokens=4, target_kl=0.3),
+                               progress=False)
+    assert report == plain / "calibration.json" and not (plain / "steering.json").exists()
+    assert read_json(report)["calibrated_alpha"]["plus"] == result.alpha_plus > 0

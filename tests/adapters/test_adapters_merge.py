@@ -153,3 +153,16 @@ def test_adapter_trained_on_a_4bit_base_merges_into_the_full_precision_base(tmp_
     batch = text_batch(tokenizer)
     with steer(model, None, 1.0):
         assert torch.allclose(logits(merged, batch), logits(model, batch), atol=1e-4)
+
+
+def test_a_plain_peft_adapter_merges_without_steering_json(sharded, tmp_path, tokenizer):
+    base_dir, _ = sharded
+    make_adapter(load_checkpoint(base_dir), tmp_path / "plain", seed=9)  # no steering.json: base from adapter_config
+    result = merge_adapter(tmp_path / "plain", 0.75, tmp_path / "out", progress=False)
+    assert not (result.out_dir / "steering.json").exists()
+    manifest = read_json(result.out_dir / "manifest.json")
+    assert manifest["merge"]["alpha"] == 0.75 and manifest["merge"]["base_model"] == str(base_dir)
+    model, _ = load_steerable(tmp_path / "plain")
+    batch = text_batch(tokenizer)
+    with steer(model, None, 0.75):
+        assert torch.allclose(logits(load_checkpoint(result.out_dir), batch), logits(model, batch), atol=1e-4)
