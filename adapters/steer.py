@@ -9,7 +9,7 @@ model exactly (the adapter is bypassed, not multiplied by zero). Only the delta 
         model.generate(...)
 
 ``adapter`` may also be an adapter directory: it is loaded for the block and removed afterwards, so the model
-leaves the block exactly as it came in — also when the block raises.
+leaves the block computing what it computed before — also when the block raises.
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ def steer(model, adapter: str | Path | None, alpha: float) -> Iterator[object]:
         adapter: name of a loaded adapter (None: the active one), or an adapter directory to load for the block.
         alpha: any finite real; negative negates the delta, 0 is exactly the base model.
 
-    On exit (also on exceptions) the scalings, the active adapter and the module tree are as before.
+    On exit (also on exceptions) the scalings, the active adapter and the outputs are as before; a plain
+    transformers model gets its own modules back (a peft model keeps empty LoRA wrappers where a temporary
+    adapter added new ones, which pass the base output through).
     """
     alpha = check_alpha(alpha)
     loaded = sorted(model.peft_config) if _is_peft(model) else []
