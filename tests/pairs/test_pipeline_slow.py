@@ -3,10 +3,21 @@
 import json
 
 import pytest
+import torch
 import yaml
 
 from pairs.curate import RULE_IDS
 from wsteer import textstats as ts
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """On the shared 2-core machine two OpenMP threads wait on each other behind other jobs: this test took
+    9 min 46 s with torch's default 2 threads and 41-74 s with one. Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.mark.slow
