@@ -84,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"wsteer: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error of ours
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("wsteer: interrupted; finished work is saved and a rerun resumes", file=sys.stderr)
         return 130

@@ -99,9 +99,40 @@ class SeededGumbelSampler:
         return torch.log_softmax(scores.float(), dim=-1) + gumbel
 
 
+class NucleusFilter:
+    """Top-p (nucleus) filtering with the same result as ``transformers.TopPLogitsWarper``, found faster.
+
+    Keeps, per row, the most likely tokens until their probability reaches ``top_p`` (at least one). transformers
+    sorts the whole vocabulary of every row at every step, which on CPU costs as much as a third of a batched
+    decode step of a small model; the nucleus almost always lies within the top few hundred tokens, so this takes
+    ``topk(candidates)`` and falls back to transformers' full sort only for rows whose nucleus is larger.
+    """
+
+    def __init__(self, top_p: float, candidates: int = 1024):
+        self.top_p = float(top_p)
+        self.candidates = candidates
+
+    def __call__(self, input_ids, scores):
+        import torch
+        from transformers import TopPLogitsWarper
+
+        k = min(self.candidates, scores.shape[-1])
+        values, indices = scores.topk(k, dim=-1)  # [B, k], descending
+        probs = (values.float() - scores.float().logsumexp(-1, keepdim=True)).exp()  # [B, k]
+        cumulative = probs.cumsum(-1)
+        keep = (cumulative - probs) < self.top_p  # mass of the more likely tokens is still short of top_p
+        keep[:, 0] = True
+        filtered = torch.full_like(scores, float("-inf"))
+        filtered.scatter_(1, indices, values.masked_fill(~keep, float("-inf")))
+        wide = cumulative[:, -1] < self.top_p  # [B]: nucleus not inside the candidates
+        if bool(wide.any()):
+            filtered[wide] = TopPLogitsWarper(self.top_p)(input_ids[wide], scores[wide])
+        return filtered
+
+
 def sampling_processors(sampling: SamplingConfig, seeds: Sequence[int]) -> list:
     """Warpers + seeded sampler for ``sampling`` (empty for greedy decoding)."""
-    from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+    from transformers import TemperatureLogitsWarper, TopKLogitsWarper
 
     if sampling.temperature == 0:
         return []
@@ -109,7 +140,7 @@ def sampling_processors(sampling: SamplingConfig, seeds: Sequence[int]) -> list:
     if sampling.top_k > 0:
         processors.append(TopKLogitsWarper(sampling.top_k))
     if sampling.top_p < 1.0:
-        processors.append(TopPLogitsWarper(sampling.top_p))
+        processors.append(NucleusFilter(sampling.top_p))
     processors.append(SeededGumbelSampler(seeds))
     return processors
 

@@ -50,6 +50,8 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     binary = "b" in mode
     try:
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
+            # mkstemp creates 0600 files; give the result the mode a plain open() would (0666 minus the umask)
+            os.fchmod(handle.fileno(), 0o666 & ~_current_umask())
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -60,6 +62,12 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     except BaseException:
         _silent_unlink(tmp)
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _silent_unlink(path: str | Path) -> None:
@@ -141,6 +149,7 @@ def atomic_directory(path: str | Path, overwrite: bool = True) -> Iterator[Path]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        os.chmod(tmp, 0o777 & ~_current_umask())  # mkdtemp makes 0700; match a plain mkdir
     except OSError as exc:
         raise _write_error(path, exc) from None
     try:

@@ -7,8 +7,8 @@ scaling), never both factors — ``(-B) @ (-A)`` would be ``+ΔW``, the sign pit
 Two levels:
   * on a live peft model: :func:`scaled_adapter` (one α for the whole batch; α = 0 runs the base path) and
     :func:`per_row_adapter_scale` (one α per batch row, via forward hooks on each ``lora_B``);
-  * on adapter files: :func:`read_adapter`, :func:`adapter_deltas`, :func:`combine_adapters` (exact, by rank
-    concatenation) and :func:`write_adapter`.
+  * on adapter files: :func:`read_adapter`, :func:`module_delta` / :func:`adapter_deltas`, :func:`combine_adapters`
+    (exact, by rank concatenation) and :func:`write_adapter`.
 """
 
 from __future__ import annotations
@@ -185,14 +185,20 @@ def read_adapter(path: str | Path) -> AdapterFiles:
     return AdapterFiles(config=config, tensors=tensors, path=path)
 
 
+def module_delta(adapter: AdapterFiles, module: str):
+    """ΔW = scaling · B @ A of one module as an fp32 tensor in the base weight's stored layout.
+
+    That is [out, in], or [in, out] for ``fan_in_fan_out`` adapters (GPT-2 style Conv1D weights). Computing one
+    module at a time keeps memory at one delta, which the streaming merge relies on.
+    """
+    a, b = adapter.factors(module)
+    delta = (b.float() @ a.float()).mul_(adapter.scaling(module))  # [out, r] @ [r, in] -> [out, in], scaled in place
+    return delta.T if adapter.config.get("fan_in_fan_out") else delta
+
+
 def adapter_deltas(adapter: AdapterFiles) -> dict:
-    """``{module: ΔW}`` with ΔW = scaling · B @ A as an fp32 [out, in] tensor (transposed for fan_in_fan_out)."""
-    deltas = {}
-    for module in adapter.modules():
-        a, b = adapter.factors(module)
-        delta = adapter.scaling(module) * (b.float() @ a.float())  # [out, r] @ [r, in] -> [out, in]
-        deltas[module] = delta.T if adapter.config.get("fan_in_fan_out") else delta
-    return deltas
+    """``{module: ΔW}`` for every module (see :func:`module_delta`); holds all deltas at once."""
+    return {module: module_delta(adapter, module) for module in adapter.modules()}
 
 
 def combine_adapters(parts: Sequence[tuple[AdapterFiles, float]]) -> AdapterFiles:

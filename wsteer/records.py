@@ -20,7 +20,8 @@ class PairRecord:
     """One line of raw.jsonl / curated.jsonl: a prompt answered under the pos persona (cho) and the neg one (rej).
 
     ``prompt`` is the task prompt *without* the persona; the persona only ever appears in the system prompt used
-    to generate, recorded in ``pos``/``neg``/``template``. Curated records add ``curation`` provenance.
+    to generate, recorded in ``pos``/``neg``/``template``. ``finish`` says whether each side ended on its own ("stop")
+    or hit max_new_tokens ("length"). Curated records add ``curation`` provenance. Extra keys are allowed.
     """
 
     id: str
@@ -34,6 +35,7 @@ class PairRecord:
     seed: int = 0
     sampling: dict = field(default_factory=dict)
     domain: str | None = None
+    finish: dict | None = None  # why each side stopped: {"cho": "stop" | "length", "rej": ...}
     curation: dict | None = None
 
 

@@ -55,7 +55,10 @@ def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern:
 # --------------------------------------------------------------------------------------------- refusal
 REFUSAL_PHRASES = (
     "i can't help", "i cannot help", "i can't assist", "i cannot assist", "i can't provide", "i cannot provide",
-    "i can't do that", "i cannot do that", "i won't", "i will not", "i'm unable to", "i am unable to",
+    "i can't do that", "i cannot do that", "i'm unable to", "i am unable to",
+    # "I won't" alone also opens "I won't break the bank"; only its refusing continuations count
+    "i won't help", "i won't assist", "i won't provide", "i won't do that", "i won't answer", "i won't be able to",
+    "i will not help", "i will not assist", "i will not provide", "i will not do that", "i will not answer",
     "i'm not able to", "i am not able to", "i must decline", "i have to decline", "i'm sorry, but i",
     "i am sorry, but i", "as an ai", "as a language model", "i can't comply", "i cannot comply",
     "i'm not comfortable", "it is not appropriate for me", "it's not appropriate for me",
@@ -66,6 +69,20 @@ _REFUSAL = _phrase_pattern(REFUSAL_PHRASES)
 def is_refusal(text: str, window: int = 240) -> bool:
     """True if the answer opens with a refusal (a refusal phrase within its first ``window`` characters)."""
     return bool(_REFUSAL.search(text.replace("’", "'")[:window]))
+
+
+# Assistant boilerplate that is not a refusal but is as easy to learn as one: the model talking about being a model.
+BOILERPLATE_PHRASES = (
+    "as an ai", "as a language model", "as an artificial intelligence", "i'm just an ai", "i am just an ai",
+    "i'm an ai", "i am an ai", "i don't have personal", "i do not have personal", "i don't have feelings",
+    "i do not have feelings", "i don't have opinions", "i do not have opinions",
+)
+_BOILERPLATE = _phrase_pattern(BOILERPLATE_PHRASES)
+
+
+def is_boilerplate(text: str, window: int = 240) -> bool:
+    """True if the answer opens with AI self-description ("As an AI, …", "I don't have personal opinions")."""
+    return bool(_BOILERPLATE.search(text.replace("’", "'")[:window]))
 
 
 # --------------------------------------------------------------------------------------------- hedging / confidence
@@ -167,7 +184,10 @@ def persona_terms(*personas: str, extra: Iterable[str] = ()) -> list[str]:
     return terms
 
 
-_SUFFIXES = r"(?:s|es|ed|d|ing|ly|y|ity|ness|ful|fully)?"
+# Inflections a persona term is still recognised with ("honest" -> "honestly", "honesty"). Shared with the
+# persona-vocabulary logits processor (wsteer.leak) so that what is blocked is what is counted as a leak.
+LEAK_SUFFIXES = ("s", "es", "ed", "d", "ing", "ly", "y", "ity", "ness", "ful", "fully")
+_SUFFIXES = "(?:" + "|".join(LEAK_SUFFIXES) + ")?"
 
 
 def _term_pattern(terms: Sequence[str]) -> re.Pattern | None:
@@ -228,6 +248,90 @@ def strip_sentences(text: str, sentences: Sequence[Sentence]) -> str:
     stripped = re.sub(r"[ \t]{2,}", " ", stripped)
     stripped = re.sub(r"\n{3,}", "\n\n", stripped)
     return stripped.strip()
+
+
+_CLOSERS = "\"')]”’*"
+_FENCE = "```"
+
+
+def sentence_boundaries(text: str) -> list[int]:
+    """Character offsets where ``text`` could be cut without splitting a sentence or a code block.
+
+    A boundary follows a sentence that ends in . ! ? (and closing quotes/brackets), or a complete line (one that
+    ends with a newline) — list items and code lines have no full stop. The piece before the boundary must hold a
+    letter and not end in a colon, comma or semicolon (so "2." of a numbered list, "Here is the code:" and
+    "Dear Sam," are not endings), or be a code fence. Boundaries inside an open
+    ``` block are skipped, so a cut never leaves a code block unclosed. The end of ``text`` counts only when the
+    last piece ends with . ! ? or a closed fence.
+    """
+    cuts: list[int] = []
+    fences = 0
+    for match in _SENTENCE.finditer(text):
+        piece = match.group(0)
+        body = piece.strip()
+        if not body:
+            continue
+        is_fence = body.startswith(_FENCE)
+        fences += body.count(_FENCE)
+        if fences % 2:
+            continue  # inside a code block
+        end = match.start() + len(piece.rstrip())
+        ends_line = piece.endswith("\n")
+        ends_sentence = body.rstrip(_CLOSERS)[-1:] in (".", "!", "?")
+        meaningful = is_fence or (any(c.isalpha() for c in body) and body[-1] not in ":,;")
+        if meaningful and (ends_sentence or ends_line or (is_fence and match.end() == len(text))):
+            cuts.append(end)
+    return cuts
+
+
+def truncate_at_sentence(text: str, max_words: int | None = None) -> str:
+    """The longest prefix of ``text`` that ends at a sentence boundary (see :func:`sentence_boundaries`) and has
+    at most ``max_words`` words; "" when there is none. Used to drop a cut-off last sentence and to trim the
+    longer side of a pair."""
+    best = ""
+    for cut in sentence_boundaries(text):
+        prefix = text[:cut].rstrip()
+        if max_words is not None and word_count(prefix) > max_words:
+            break
+        best = prefix
+    return best
+
+
+# --------------------------------------------------------------------------------------------- language
+_SCRIPTS = (("cyrillic", 0x0400, 0x052F), ("greek", 0x0370, 0x03FF), ("arabic", 0x0600, 0x06FF),
+            ("hebrew", 0x0590, 0x05FF), ("devanagari", 0x0900, 0x097F), ("thai", 0x0E00, 0x0E7F),
+            ("cjk", 0x3040, 0x30FF), ("cjk", 0x4E00, 0x9FFF), ("hangul", 0xAC00, 0xD7AF))
+_STOPWORDS_BY_LANGUAGE = {
+    "en": "the and is are to of you your that it in for with this be have not on was what can will".split(),
+    "es": "el la los las que y en por para una es con no se del al lo pero como más muy".split(),
+    "fr": "le la les des et est que une pour dans pas vous ce qui sur du au avec sont il".split(),
+    "de": "der die das und ist nicht ich sie zu mit ein eine den auf für es sich auch dem".split(),
+    "it": "il di che non per un una sono con è del della gli nel anche le ma come ho".split(),
+    "pt": "que não para um uma com os as do da é em no na se mais por ao você".split(),
+    "nl": "het een en van is niet dat op te voor met zijn je ik er maar ook dit".split(),
+}
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def guess_language(text: str, min_letters: int = 20) -> str:
+    """A cheap language guess for spotting a side that switched language: ``en``/``es``/``fr``/``de``/``it``/
+    ``pt``/``nl`` from stop words for Latin script, the script name (``cyrillic``, ``cjk``, …) otherwise, and
+    ``und`` when the text is too short or too ambiguous (code, lists of names) to tell."""
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) < min_letters:
+        return "und"
+    scripts: Counter = Counter()
+    for char in letters:
+        code = ord(char)
+        scripts[next((name for name, low, high in _SCRIPTS if low <= code <= high),
+                     "latin" if code < 0x0250 else "other")] += 1
+    script, count = scripts.most_common(1)[0]
+    if script != "latin":
+        return script if count > len(letters) / 2 else "und"
+    tokens = _LETTERS.findall(text.lower())
+    hits = Counter({lang: sum(t in set(stop) for t in tokens) for lang, stop in _STOPWORDS_BY_LANGUAGE.items()})
+    (best, first), (_, second) = hits.most_common(2)
+    return best if first >= 3 and first >= 1.5 * second else "und"
 
 
 # --------------------------------------------------------------------------------------------- one call for all
