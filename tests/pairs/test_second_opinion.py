@@ -7,8 +7,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from pairs.lint import lint_pair
-from pairs.second_opinion import SecondOpinionConfig, add_second_opinions, ask_local, parse_verdict
+from pairs.second_opinion import SecondOpinionConfig, add_second_opinions, parse_verdict
 from wsteer.errors import WsteerError
+from wsteer.llm import ask_local
 
 SECRET = "sk-test-DO-NOT-LEAK-4242"
 KEY_ENV = "WSTEER_TEST_SECOND_OPINION_KEY"
