@@ -7,6 +7,8 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``eval`` command group."""
+    from eval.ab import DEFAULT_CONFIG as AB_CONFIG
+    from eval.ab import ABConfig
     from eval.sweep import DEFAULT_CONFIG as SWEEP_CONFIG
     from eval.sweep import SweepConfig
     from wsteer.cli import add_config_arguments
@@ -23,6 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_arguments(sweep, SweepConfig, default_config=SWEEP_CONFIG)
     sweep.set_defaults(func=_sweep)
 
+    ab = verbs.add_parser("ab", help="two arms on identical prompts and seeds: paired differences, sign tests, "
+                                     "optional LLM judge",
+                          description="Compare two arms (adapter:PATH@ALPHA, merged:PATH, base, prompt:pos|neg|none) "
+                                      "answer by answer; writes ab.json and ab.md.")
+    add_config_arguments(ab, ABConfig, default_config=AB_CONFIG)
+    ab.set_defaults(func=_ab)
+
 
 def _sweep(args: argparse.Namespace) -> int:
     from eval.sweep import run_sweep
@@ -34,4 +43,16 @@ def _sweep(args: argparse.Namespace) -> int:
           f"trait ρ over arm means {dose['spearman_arm_means']['rho']:.2f}, "
           f"{len(dose['flags'])} nuisance flag(s)")
     print(f"report: {result.report}")
+    return 0
+
+
+def _ab(args: argparse.Namespace) -> int:
+    from eval.ab import run_ab
+    from wsteer.cli import config_from_args
+
+    result, report = run_ab(config_from_args(args))
+    plr = result["paired"]["plr"]
+    print(f"ab: {result['n']} paired answers; trait (PLR) A − B = {plr['mean']:+.3g} [{plr['lo']:+.3g}, "
+          f"{plr['hi']:+.3g}], sign p = {plr['sign_p']:.2g}")
+    print(f"report: {report}")
     return 0

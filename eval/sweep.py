@@ -26,7 +26,7 @@ from typing import Literal
 
 from eval.metrics import NUISANCE_METRICS, TRAIT_METRIC, dose_response, summarize_arms
 from eval.report import write_report
-from eval.scoring import model_scores
+from eval.scoring import base_scores, kl_to_base
 from pairs.generate import PromptSource, VocabularyFilter, derive_seed, resolve_prompts
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option
@@ -204,6 +204,8 @@ def _generate_missing(model, tokenizer, cfg: SweepConfig, rows: list[dict], log:
 def _score_missing(model, tokenizer, cfg: SweepConfig, rows: list[dict], pair: dict, terms: list[str],
                    log: JsonlAppendLog) -> None:
     """Score rows whose (generation key, score version) is not in the score cache."""
+    from wsteer.lora import per_row_adapter_scale
+
     done = {r["key"] for r in log.records if r.get("version") == SCORE_VERSION}
     todo, seen = [], set()
     for row in rows:
@@ -216,9 +218,16 @@ def _score_missing(model, tokenizer, cfg: SweepConfig, rows: list[dict], pair: d
     with tqdm(total=len(todo), desc="sweep: score", unit="row", disable=not todo) as bar:
         for start in range(0, len(todo), chunk):
             part = todo[start:start + chunk]
-            scores = model_scores(model, tokenizer, part, pair["pos"], pair["neg"], pair["template"], cfg.kl,
-                                  cfg.batch_size)
-            for row, score in zip(part, scores):
+            prompts, texts = [r["prompt"] for r in part], [r["text"] for r in part]
+            scores = base_scores(model, tokenizer, prompts, texts, pair["pos"], pair["neg"], pair["template"],
+                                 cfg.batch_size)
+            scales = [r["scale"] for r in part]
+            kls = (kl_to_base(model, lambda a, b, scales=scales: per_row_adapter_scale(model, scales[a:b]), model,
+                              tokenizer,
+                              [r["messages"] for r in part], prompts, texts, cfg.batch_size)
+                   if cfg.kl else [math.nan] * len(part))
+            for row, score, kl in zip(part, scores, kls):
+                score["kl"] = kl
                 log.append({"key": row["key"], "version": SCORE_VERSION, **score,
                             **text_metrics(row["text"], terms)})
             bar.update(len(part))
