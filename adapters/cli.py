@@ -107,17 +107,10 @@ def _combine(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from adapters.calibrate import calibrate
     from wsteer.cli import config_from_args
 
-    if args.adapter and "=" in args.adapter and not Path(args.adapter).exists():
-        args.overrides = [args.adapter, *args.overrides]  # argparse gave the first key=value to ADAPTER
-        args.adapter = None
-    cfg = config_from_args(args)
-    if args.adapter:
-        cfg = dataclasses.replace(cfg, adapter=args.adapter)
+    cfg = config_from_args(args, positional="adapter")
     result, report = calibrate(cfg)
     calibrated = result.calibrated_alpha()
     print(f"α⁺ = {result.alpha_plus:.4g} (p{round(cfg.quantile * 100)} KL {calibrated['kl_plus']:.3g}, base "

@@ -4,25 +4,21 @@ The seed's advice: "don't grade your own pair from memory … hand them to a sec
 module asks either an OpenAI-compatible chat-completions endpoint (standard-library ``urllib``, no SDK) or a local
 Hugging Face model (through the shared loader) whether a pair is mirrored, and turns a "fail" into a lint finding.
 
-The API key is read from the environment variable *named* by ``api_key_env``; the config, the outputs and the
-error messages hold only that name, and any echo of the key in a response is redacted before it is kept.
+The client is the core's (:mod:`wsteer.llm`): the API key is read from the environment variable *named* by
+``api_key_env`` and never written anywhere, and any echo of it in a response is redacted.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
 from pairs.lint import Finding, LintReport
 from wsteer.chat import Messages
 from wsteer.config import option
-from wsteer.errors import WsteerError
-from wsteer.models import ModelConfig
+from wsteer.llm import LLMConfig, ask
 
 RULE = "second-opinion"
 
@@ -47,19 +43,9 @@ Answer with JSON only, no other text:
 
 
 @dataclass
-class SecondOpinionConfig:
-    """Where to ask for a second opinion and how to treat it."""
+class SecondOpinionConfig(LLMConfig):
+    """Where to ask for a second opinion (see :class:`wsteer.llm.LLMConfig`) and how to treat it."""
 
-    backend: Literal["openai", "hf"] = option("openai", "'openai': an OpenAI-compatible chat-completions "
-                                                        "endpoint; 'hf': a local model through the shared loader.")
-    base_url: str = option("http://localhost:8000/v1", "API root of the endpoint; '/chat/completions' is appended.")
-    model: str = option("", "Model name sent to the endpoint (backend 'openai').")
-    api_key_env: str | None = option("OPENAI_API_KEY", "NAME of the environment variable that holds the API key "
-                                                       "(the key itself never goes in a config or an output); "
-                                                       "null sends no Authorization header.")
-    local: ModelConfig = option(help="Local model to ask (backend 'hf').", factory=ModelConfig)
-    max_tokens: int = option(300, "Longest reply to ask for.")
-    timeout_s: float = option(60.0, "Seconds to wait for one reply.")
     severity: Literal["warning", "error"] = option("warning", "Severity of the finding when the second opinion "
                                                               "says the pair fails the mirror test.")
 
@@ -91,76 +77,12 @@ def parse_verdict(text: str) -> dict:
     return {"verdict": "unclear", "unmirrored": [], "reason": text.strip()[:500]}
 
 
-def _api_key(cfg: SecondOpinionConfig) -> str | None:
-    if not cfg.api_key_env:
-        return None
-    key = os.environ.get(cfg.api_key_env)
-    if not key:
-        raise WsteerError(f"environment variable {cfg.api_key_env} is not set", where="second_opinion.api_key_env",
-                          fix=f"export {cfg.api_key_env}=… before running, or set api_key_env: null for an "
-                              "endpoint that needs no key")
-    return key
-
-
-def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "[redacted]") if secret else text
-
-
-def ask_openai(messages: Messages, cfg: SecondOpinionConfig) -> str:
-    """The assistant reply from an OpenAI-compatible ``/chat/completions`` endpoint (key redacted from it)."""
-    key = _api_key(cfg)
-    url = cfg.base_url.rstrip("/") + "/chat/completions"
-    body = json.dumps({"model": cfg.model, "messages": messages, "temperature": 0,
-                       "max_tokens": cfg.max_tokens}).encode()
-    headers = {"Content-Type": "application/json"}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=cfg.timeout_s) as response:
-            payload = json.loads(response.read().decode("utf-8"))
-    except urllib.error.HTTPError as exc:
-        detail = _redact(exc.read().decode("utf-8", "replace")[:200], key)
-        raise WsteerError(f"second-opinion endpoint answered HTTP {exc.code}: {detail}", where=url,
-                          fix="check second_opinion.base_url, model and the key variable's value") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = _redact(str(getattr(exc, "reason", exc)), key)
-        raise WsteerError(f"second-opinion endpoint unreachable: {reason}", where=url,
-                          fix="start the server or correct second_opinion.base_url") from None
-    except json.JSONDecodeError:
-        raise WsteerError("second-opinion endpoint did not answer JSON", where=url,
-                          fix="point base_url at an OpenAI-compatible API root (usually ending in /v1)") from None
-    try:
-        content = payload["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        raise WsteerError("second-opinion reply has no choices[0].message.content", where=url,
-                          fix="point base_url at an OpenAI-compatible chat-completions API") from None
-    return _redact(str(content or ""), key)
-
-
-def ask_local(conversations: Sequence[Messages], cfg: SecondOpinionConfig, model=None, tokenizer=None) -> list[str]:
-    """Greedy replies of a local model (loaded from ``cfg.local`` unless given) to each conversation."""
-    from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
-    from wsteer.models import load_model, load_tokenizer
-
-    tokenizer = tokenizer or load_tokenizer(cfg.local)
-    model = model or load_model(cfg.local)
-    backend = HFBackend(model, tokenizer)
-    requests = [GenerationRequest(messages) for messages in conversations]
-    sampling = SamplingConfig(max_new_tokens=cfg.max_tokens, temperature=0.0)
-    return [g.text for g in backend.generate(requests, sampling, progress="second opinion")]
-
-
 def add_second_opinions(reports: Sequence[LintReport], cfg: SecondOpinionConfig, model=None,
                         tokenizer=None) -> None:
     """Ask the configured model about each report's pair; record the answer and add a finding on fail/unclear."""
     conversations = [mirror_test_messages(r.pos, r.neg) for r in reports]
-    if cfg.backend == "hf":
-        replies = ask_local(conversations, cfg, model, tokenizer)
-        source = f"hf:{cfg.local.name}"
-    else:
-        replies = [ask_openai(messages, cfg) for messages in conversations]
-        source = f"openai:{cfg.model or '(default)'}@{cfg.base_url}"
+    replies = ask(conversations, cfg, model, tokenizer, purpose="second-opinion")
+    source = cfg.describe()
     for report, reply in zip(reports, replies):
         opinion = parse_verdict(reply)
         report.second_opinion = {"source": source, **opinion, "raw": reply[:1000]}

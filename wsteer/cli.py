@@ -8,6 +8,7 @@ only assembles them and turns errors into one line: ``wsteer: error: <where>: <w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import sys
 from pathlib import Path
@@ -33,12 +34,24 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_class: type,
     parser.set_defaults(config_class=config_class)
 
 
-def config_from_args(args: argparse.Namespace) -> Any:
-    """Load the verb's config from ``--config`` and the overrides."""
+def config_from_args(args: argparse.Namespace, positional: str | None = None) -> Any:
+    """Load the verb's config from ``--config`` and the overrides.
+
+    ``positional`` names an optional positional argument (e.g. ``adapter``) that sets the config key of the same
+    name; when argparse handed it the first ``key=value`` override instead, that is moved back to the overrides.
+    """
     path = args.config
     if path is not None and not Path(path).exists() and (REPO_ROOT / path).exists():
         path = REPO_ROOT / path  # let `wsteer demo` find configs/ when run outside the checkout
-    return load_config(args.config_class, path, args.overrides)
+    overrides = list(args.overrides)
+    value = getattr(args, positional) if positional else None
+    if value is not None and "=" in value and not Path(value).exists():
+        overrides.insert(0, value)
+        value = None
+    config = load_config(args.config_class, path, overrides)
+    if value is not None:
+        config = dataclasses.replace(config, **{positional: value})
+    return config
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,60 +1,30 @@
 """The LLM second opinion against a fake OpenAI-compatible server on localhost; the key never leaks."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fake_llm import FakeChatServer as FakeServer
 
 from pairs.lint import lint_pair
-from pairs.second_opinion import SecondOpinionConfig, add_second_opinions, ask_local, parse_verdict
+from pairs.second_opinion import SecondOpinionConfig, add_second_opinions, parse_verdict
 from wsteer.errors import WsteerError
+from wsteer.llm import ask_local
 
 SECRET = "sk-test-DO-NOT-LEAK-4242"
 KEY_ENV = "WSTEER_TEST_SECOND_OPINION_KEY"
 
 
-class FakeChatServer:
-    """Answers /v1/chat/completions; 'fail' for pairs mentioning vim, 'pass' otherwise; records requests."""
+def mirror_verdict(body: dict) -> str:
+    """'fail' for pairs mentioning vim, 'pass' otherwise."""
+    if "vim" in body["messages"][-1]["content"]:
+        return json.dumps({"verdict": "fail", "unmirrored": ["because modal editing is faster"],
+                           "reason": "the two rationales differ"})
+    return json.dumps({"verdict": "pass", "unmirrored": [], "reason": "only the pole flips"})
 
-    def __init__(self, echo_key: bool = False, status: int = 200):
-        self.requests: list[dict] = []
-        owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                owner.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-                prompt = body["messages"][-1]["content"]
-                if "vim" in prompt:
-                    verdict = {"verdict": "fail", "unmirrored": ["because modal editing is faster"],
-                               "reason": "the two rationales differ"}
-                else:
-                    verdict = {"verdict": "pass", "unmirrored": [], "reason": "only the pole flips"}
-                content = json.dumps(verdict)
-                if echo_key:  # a misbehaving server that echoes the credential back
-                    content += f" (you sent {self.headers.get('Authorization')})"
-                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]})
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(payload.encode() if status == 200 else
-                                 f"denied {self.headers.get('Authorization')}".encode())
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+def FakeChatServer(echo_key: bool = False, status: int = 200) -> FakeServer:
+    """The fake server answering the mirror test."""
+    return FakeServer(mirror_verdict, echo_key=echo_key, status=status)
 
 
 @pytest.fixture

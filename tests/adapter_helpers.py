@@ -1,7 +1,7 @@
-"""Shared helpers for the adapters tests: random LoRA adapters on tiny saved models, steering.json files.
+"""Shared test helpers: random LoRA adapters on tiny saved models, steering.json files.
 
-(A plain module, not a conftest: test directories have no __init__.py, so a second conftest.py would shadow the
-root one that other tests import from.)
+A plain module beside the root conftest (so every test directory can import it), not a conftest: test directories
+have no __init__.py, so a second conftest.py would shadow the root one that other tests import from.
 """
 
 from __future__ import annotations

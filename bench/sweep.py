@@ -1,0 +1,126 @@
+"""Bench: an α sweep in one batched pass (per-row adapter scaling) vs one pass per α, beside its ceiling.
+
+Four arms answer the same K·n rows (K coefficients × n held-out prompts) through ``wsteer.generation.HFBackend``,
+greedy, with end-of-turn banned so every row generates exactly ``--max-new-tokens`` tokens (equal work in every
+arm, whatever the adapter does to answer lengths):
+
+  steered, one pass   K·n rows in one batch, each row's α applied by per_row_adapter_scale (what the sweep does)
+  steered, K passes   K batches of n rows, each under scaled_adapter(α)
+  plain, one pass     the same K·n rows on the base model, no adapter: the batching ceiling
+  plain, K passes     K batches of n rows on the base model
+
+Printed: speedup = time(K passes) / time(one pass) for steered and for plain, and efficiency = steered speedup /
+plain speedup (goal ≥ 0.9: the per-row scaling costs ≤ 10% of what batching gains).
+
+    python bench/sweep.py                          # smollm2-135m, K=5, n=16, 48 new tokens
+    python bench/sweep.py --prompts 8 --max-new-tokens 32 --threads 1
+
+The machine's load average is printed first; rerun on a quiet machine for figures you quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+ALPHAS = (-2.0, -1.0, 0.0, 1.0, 2.0)
+
+
+class BanTokens:
+    """A logits processor that bans the stop tokens, so every row runs to max_new_tokens."""
+
+    def __init__(self, token_ids):
+        self.token_ids = list(token_ids)
+
+    def __call__(self, input_ids, scores):
+        scores[:, self.token_ids] = float("-inf")
+        return scores
+
+
+def random_adapter(model, rank: int = 16, seed: int = 0):
+    """A LoRA adapter with small random weights on every linear projection (what a trained one costs to run)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    config = LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
+                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    peft_model = get_peft_model(model, config).eval()
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.mul_(0.01)  # keep the steered model fluent
+    return peft_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--prompts", type=int, default=16, help="n prompts (rows per α)")
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    args = parser.parse_args()
+
+    import torch
+
+    from pairs.prompts import load_prompts, select_prompts, split_prompts
+    from wsteer.chat import build_messages
+    from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig, stop_token_ids
+    from wsteer.lora import per_row_adapter_scale, scaled_adapter
+    from wsteer.models import load_model, load_tokenizer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"load average {os.getloadavg()[0]:.2f}; torch threads {torch.get_num_threads()}")
+    tokenizer = load_tokenizer(args.model)
+    model = random_adapter(load_model(args.model))
+    prompts = select_prompts(split_prompts(load_prompts("tasks"), "heldout"), limit=args.prompts)
+    k, n = len(ALPHAS), len(prompts)
+    rows = [(alpha, GenerationRequest(build_messages(p.prompt), seed=i, tag=alpha))
+            for alpha in ALPHAS for i, p in enumerate(prompts)]
+    greedy = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=0.0)
+    ban = BanTokens(stop_token_ids(model, tokenizer))
+
+    def processors(batch):
+        return [ban]
+
+    def one_pass(steered: bool) -> float:
+        backend = HFBackend(model, tokenizer, batch_size=k * n)
+        requests = [r for _, r in rows]
+        if steered:
+            hook = lambda batch: per_row_adapter_scale(model, [r.tag for r in batch])  # noqa: E731
+        else:
+            hook = lambda batch: scaled_adapter(model, 0.0)  # noqa: E731 - the base model
+        started = time.perf_counter()
+        backend.generate(requests, greedy, logits_processors=processors, batch_hook=hook)
+        return time.perf_counter() - started
+
+    def k_passes(steered: bool) -> float:
+        backend = HFBackend(model, tokenizer, batch_size=n)
+        started = time.perf_counter()
+        for alpha in ALPHAS:
+            requests = [r for a, r in rows if a == alpha]
+            with scaled_adapter(model, alpha if steered else 0.0):
+                backend.generate(requests, greedy, logits_processors=processors)
+        return time.perf_counter() - started
+
+    one_pass(False)  # warm-up: first-call allocations and kernel selection
+    times = {"steered one pass": one_pass(True), "steered K passes": k_passes(True),
+             "plain one pass": one_pass(False), "plain K passes": k_passes(False)}
+    tokens = k * n * args.max_new_tokens
+    print(f"K={k} α × n={n} prompts, {args.max_new_tokens} new tokens per row ({tokens} tokens per arm)")
+    for name, seconds in times.items():
+        print(f"  {name:18s} {seconds:7.1f} s  {tokens / seconds:7.1f} tok/s")
+    steered = times["steered K passes"] / times["steered one pass"]
+    plain = times["plain K passes"] / times["plain one pass"]
+    print(f"speedup of one batched pass: steered {steered:.2f}x, plain ceiling {plain:.2f}x")
+    print(f"efficiency (steered / ceiling): {steered / plain:.2f} (goal >= 0.90)")
+
+
+if __name__ == "__main__":
+    main()

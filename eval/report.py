@@ -1,0 +1,268 @@
+"""Sweep reports: one Markdown file and one self-contained HTML file (plots embedded as PNG data URIs).
+
+The report answers the seed's last question — what moved when we steered? — so the trait plot sits next to the
+nuisance panel, with the prompting baselines drawn as reference lines, and the generations are shown side by side
+per α with persona echo highlighted.
+
+Input is the sweep summary (see ``eval.sweep``): ``{"pair", "arms": [...], "dose_response", "leak", …}`` where
+each arm is ``{"name", "kind": "adapter"|"prompt", "alpha", "persona", "metrics": {metric: {"mean","lo","hi","n"}}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from pathlib import Path
+from typing import Sequence
+
+from eval.metrics import NUISANCE_METRICS, TRAIT_METRIC
+from wsteer.io import atomic_write_text
+from wsteer.textstats import find_persona_echo
+
+METRIC_LABELS = {
+    "plr": "trait: persona log-likelihood ratio (pos − neg)",
+    "margin": "held-out preference margin",
+    "tokens": "length (tokens)",
+    "refusal": "refusal rate",
+    "hedging": "hedges / 100 words",
+    "confidence": "confidence markers / 100 words",
+    "formality": "formality (register proxy)",
+    "distinct_2": "distinct-2",
+    "echo": "persona-echo rate",
+    "leak": "persona-word leak rate",
+    "perplexity": "base-model perplexity",
+    "kl": "KL to base (nats/token)",
+}
+BASELINE_STYLES = {"pos": ("tab:green", "pos persona prompt"), "neg": ("tab:red", "neg persona prompt"),
+                   "none": ("tab:gray", "no persona")}
+
+
+# --------------------------------------------------------------------------------------------- plots
+def _adapter_arms(summary: dict) -> list[dict]:
+    return sorted((a for a in summary["arms"] if a["kind"] == "adapter"), key=lambda a: a["alpha"])
+
+
+def _prompt_arms(summary: dict) -> list[dict]:
+    return [a for a in summary["arms"] if a["kind"] == "prompt"]
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _draw_metric(ax, summary: dict, metric: str) -> None:
+    """Metric vs α with 95% CI bars, and the prompt baselines as horizontal reference lines."""
+    arms = [a for a in _adapter_arms(summary) if metric in a["metrics"]]
+    xs = [a["alpha"] for a in arms]
+    means = [a["metrics"][metric]["mean"] for a in arms]
+    lower = [max(0.0, m - a["metrics"][metric]["lo"]) for m, a in zip(means, arms)]
+    upper = [max(0.0, a["metrics"][metric]["hi"] - m) for m, a in zip(means, arms)]
+    ax.errorbar(xs, means, yerr=[lower, upper], marker="o", capsize=3, color="tab:blue", label="adapter at α")
+    for arm in _prompt_arms(summary):
+        stats = arm["metrics"].get(metric)
+        if stats is None or not math.isfinite(stats["mean"]):
+            continue
+        color, label = BASELINE_STYLES.get(arm.get("persona") or "none", ("black", arm["name"]))
+        ax.axhline(stats["mean"], color=color, linestyle="--", linewidth=1, label=label)
+    ax.set_xlabel("α")
+    ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=9)
+    ax.grid(alpha=0.3)
+
+
+def trait_plot(summary: dict) -> str:
+    """PNG (base64) of the trait score vs α with CIs and the prompting baselines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    _draw_metric(ax, summary, TRAIT_METRIC)
+    ax.legend(fontsize=7, loc="best")
+    try:
+        return _png(fig)
+    finally:
+        plt.close(fig)
+
+
+def nuisance_plot(summary: dict) -> str:
+    """PNG (base64) of the nuisance panel: one small plot per nuisance metric vs α."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in NUISANCE_METRICS if any(m in a["metrics"] for a in summary["arms"])]
+    columns = 3
+    rows = max(1, math.ceil(len(metrics) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(11, 2.8 * rows), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        _draw_metric(ax, summary, metric)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    fig.tight_layout()
+    try:
+        return _png(fig)
+    finally:
+        plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------- tables
+def _fmt(stats: dict | None) -> str:
+    if not stats or stats.get("mean") is None or not math.isfinite(stats["mean"]):
+        return "–"
+    return f"{stats['mean']:.3g} [{stats['lo']:.3g}, {stats['hi']:.3g}]"
+
+
+def _metric_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
+    metrics = [TRAIT_METRIC, "margin", *NUISANCE_METRICS, "leak"]
+    metrics = [m for m in metrics if any(m in a["metrics"] for a in summary["arms"])]
+    header = ["arm", "n", *metrics]
+    rows = []
+    for arm in _adapter_arms(summary) + _prompt_arms(summary):
+        n = max((s.get("n", 0) for s in arm["metrics"].values()), default=0)
+        rows.append([arm["name"], str(n), *(_fmt(arm["metrics"].get(m)) for m in metrics)])
+    return header, rows
+
+
+def _dose_lines(summary: dict) -> list[str]:
+    dose = summary.get("dose_response") or {}
+    lines = []
+    rho = (dose.get("spearman") or {}).get("rho")
+    if rho is not None:
+        lines.append(f"Spearman ρ(trait, α) = {rho:.3f} (p = {dose['spearman'].get('p', float('nan')):.2g}, "
+                     f"n = {dose['spearman'].get('n')})")
+    trait = dose.get("trait_slope")
+    if trait:
+        lines.append(f"trait: slope {trait['slope']:.3g} per unit α, standardised {trait['std_slope']:.3g}")
+    for metric, info in (dose.get("slopes") or {}).items():
+        lines.append(f"{metric}: slope {info['slope']:.3g} per unit α, standardised {info['std_slope']:.3g}")
+    return lines
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def generation_grid(generations: Sequence[dict], summary: dict, max_prompts: int = 6) -> tuple[list[str], list]:
+    """Arm names and, per prompt (first seed only), the prompt and each arm's text."""
+    arms = [a["name"] for a in _adapter_arms(summary) + _prompt_arms(summary)]
+    by_prompt: dict[str, dict[str, str]] = {}
+    order: list[str] = []
+    for g in generations:
+        if g.get("filtered") is False:  # the unfiltered leak-check rows are not the arms' outputs
+            continue
+        key = g["prompt"]
+        if key not in by_prompt:
+            if len(order) >= max_prompts:
+                continue
+            by_prompt[key] = {}
+            order.append(key)
+        by_prompt[key].setdefault(g["arm"], g["text"])
+    return arms, [(prompt, [by_prompt[prompt].get(arm, "") for arm in arms]) for prompt in order]
+
+
+# --------------------------------------------------------------------------------------------- writers
+def render_markdown(summary: dict, generations: Sequence[dict]) -> str:
+    """The Markdown report."""
+    pair = summary.get("pair", {})
+    lines = [f"# Steering report: {pair.get('pos', '?')} ↔ {pair.get('neg', '?')}", ""]
+    lines += [f"- adapter: `{summary.get('adapter')}`", f"- model: `{summary.get('model')}`",
+              f"- template: `{pair.get('template')}`", f"- prompts: {summary.get('n_prompts')}, "
+              f"samples per prompt: {summary.get('samples_per_prompt')}", ""]
+    flags = (summary.get("dose_response") or {}).get("flags") or []
+    lines += ["## Dose-response", "", *[f"- {line}" for line in _dose_lines(summary)], ""]
+    lines += ["**Warnings:**", *[f"- ⚠ {flag}" for flag in flags], ""] if flags else ["No nuisance axis moved "
+                                                                                       "more than the trait.", ""]
+    leak = summary.get("leak") or {}
+    if leak:
+        lines += [f"Persona-word leak rate: {leak.get('filtered_rate', float('nan')):.3f} with the vocabulary "
+                  f"filter, {leak.get('unfiltered_rate', float('nan')):.3f} without it "
+                  f"(n = {leak.get('n_unfiltered')}).", ""]
+    header, rows = _metric_rows(summary)
+    lines += ["## Metrics per arm (mean [95% CI])", "", _markdown_table(header, rows), ""]
+    arms, grid = generation_grid(generations, summary)
+    lines += ["## Generations", ""]
+    for prompt, texts in grid:
+        lines += [f"### {prompt}", ""]
+        lines += [f"- **{arm}**: {text}" for arm, text in zip(arms, texts)]
+        lines += [""]
+    return "\n".join(lines)
+
+
+def _highlight_echo(text: str, terms: Sequence[str]) -> str:
+    """HTML-escaped text with persona-echo sentences wrapped in <mark>."""
+    pieces, cursor = [], 0
+    for sentence in find_persona_echo(text, terms):
+        pieces.append(html.escape(text[cursor:sentence.start]))
+        pieces.append(f"<mark title='persona echo'>{html.escape(text[sentence.start:sentence.end])}</mark>")
+        cursor = sentence.end
+    pieces.append(html.escape(text[cursor:]))
+    return "".join(pieces).replace("\n", "<br>")
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; max-width: 1400px; color: #222; }
+table { border-collapse: collapse; font-size: 12px; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 6px; vertical-align: top; text-align: left; }
+th { background: #f4f4f4; }
+td.gen { max-width: 260px; font-size: 11px; }
+mark { background: #ffd54f; }
+.warn { color: #b00020; font-weight: 600; }
+img.plot { max-width: 100%; border: 1px solid #eee; }
+"""
+
+# Counts the plots that actually decoded, so a headless browser test can check the report renders.
+_RENDER_CHECK = """
+window.addEventListener('load', function () {
+  var ok = 0, imgs = document.querySelectorAll('img.plot');
+  imgs.forEach(function (img) { if (img.complete && img.naturalWidth > 0) ok++; });
+  document.body.setAttribute('data-plots-rendered', ok + '/' + imgs.length);
+});
+"""
+
+
+def render_html(summary: dict, generations: Sequence[dict], terms: Sequence[str] = ()) -> str:
+    """The self-contained HTML report (no external files or network)."""
+    pair = summary.get("pair", {})
+    esc = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>wsteer report: {esc(pair.get('pos', ''))}"
+             f"</title><style>{_CSS}</style></head><body>",
+             f"<h1>Steering report: {esc(pair.get('pos', '?'))} ↔ {esc(pair.get('neg', '?'))}</h1>",
+             f"<p>adapter <code>{esc(str(summary.get('adapter')))}</code> · model "
+             f"<code>{esc(str(summary.get('model')))}</code> · template <code>{esc(str(pair.get('template')))}"
+             f"</code> · {summary.get('n_prompts')} prompts × {summary.get('samples_per_prompt')} samples</p>",
+             "<h2>Trait vs α</h2>",
+             f"<img class='plot' alt='trait vs alpha' src='data:image/png;base64,{trait_plot(summary)}'>",
+             "<h2>Nuisance panel</h2>",
+             f"<img class='plot' alt='nuisance metrics vs alpha' src='data:image/png;base64,"
+             f"{nuisance_plot(summary)}'>",
+             "<h2>Dose-response</h2><ul>", *[f"<li>{esc(line)}</li>" for line in _dose_lines(summary)], "</ul>"]
+    flags = (summary.get("dose_response") or {}).get("flags") or []
+    parts += [f"<p class='warn'>⚠ {esc(flag)}</p>" for flag in flags] or [
+        "<p>No nuisance axis moved more than the trait.</p>"]
+    header, rows = _metric_rows(summary)
+    parts += ["<h2>Metrics per arm (mean [95% CI])</h2><table><tr>", *[f"<th>{esc(h)}</th>" for h in header], "</tr>"]
+    parts += ["<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows]
+    parts += ["</table>"]
+    arms, grid = generation_grid(generations, summary)
+    parts += ["<h2>Generations (persona echo highlighted)</h2><table><tr><th>prompt</th>",
+              *[f"<th>{esc(arm)}</th>" for arm in arms], "</tr>"]
+    for prompt, texts in grid:
+        cells = "".join(f"<td class='gen'>{_highlight_echo(text, terms)}</td>" for text in texts)
+        parts.append(f"<tr><td class='gen'>{esc(prompt)}</td>{cells}</tr>")
+    parts += ["</table>", f"<script>{_RENDER_CHECK}</script></body></html>"]
+    return "".join(parts)
+
+
+def write_report(out_dir: str | Path, summary: dict, generations: Sequence[dict], terms: Sequence[str] = ()) -> Path:
+    """Write ``report.md`` and ``report.html`` into ``out_dir``; returns the HTML path."""
+    out_dir = Path(out_dir)
+    atomic_write_text(out_dir / "report.md", render_markdown(summary, generations))
+    return atomic_write_text(out_dir / "report.html", render_html(summary, generations, terms))

@@ -1,0 +1,84 @@
+"""Per-generation scores that need a model: trait (PLR), coherence (base perplexity) and KL to the base.
+
+All three are measured against the *base* model (adapter disabled), so every arm — adapter at any α, a merged
+checkpoint, a prompting baseline — is scored by the same judge-free yardstick:
+
+* PLR: :func:`wsteer.scoring.persona_log_likelihood_ratio` — mean token logp of the text under the pos-persona
+  system prompt minus under the neg-persona one.
+* perplexity: of the text after the bare prompt (:func:`wsteer.scoring.perplexity`).
+* KL to base: mean over the text's tokens of KL(p_arm ‖ p_base), where p_arm is the next-token distribution of
+  whatever wrote the text (adapter at its α, a merged model, the base under a persona prompt) and p_base the base
+  model's after the bare prompt, both teacher-forced on the same tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+
+from wsteer.chat import Messages, build_messages, encode_completion, encode_prompt, pad_batch
+from wsteer.lora import scaled_adapter
+from wsteer.scoring import perplexity, persona_log_likelihood_ratio
+
+# A context to run a model under, for rows [start, end) of the current list (e.g. per-row adapter scales).
+RowContext = Callable[[int, int], AbstractContextManager]
+
+
+def base_context(model) -> AbstractContextManager:
+    """Run ``model`` as its base: adapters disabled on a peft model, nothing to do on a plain one."""
+    from peft import PeftModel
+
+    return scaled_adapter(model, 0.0) if isinstance(model, PeftModel) else contextlib.nullcontext()
+
+
+def _completion_logprobs(model, tokenizer, conversations: Sequence[Messages], completions: Sequence[list[int]],
+                         context: AbstractContextManager) -> list:
+    """fp32 log-softmax [n_i, V] at the positions that predict each completion's tokens, under ``context``."""
+    import torch
+
+    device = next(model.parameters()).device
+    prompts = [encode_prompt(tokenizer, messages) for messages in conversations]
+    input_ids, attention_mask = pad_batch([p + c for p, c in zip(prompts, completions)], tokenizer.pad_token_id,
+                                          side="right")  # [B, T]
+    with torch.inference_mode(), context:
+        logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits  # [B, T, V]
+    return [torch.log_softmax(logits[row, len(p) - 1:len(p) - 1 + len(c)].float(), dim=-1).cpu()  # [n, V]
+            for row, (p, c) in enumerate(zip(prompts, completions))]
+
+
+def kl_to_base(arm_model, arm_context: RowContext, base_model, tokenizer, conversations: Sequence[Messages],
+               prompts: Sequence[str], texts: Sequence[str], batch_size: int = 16) -> list[float]:
+    """Mean per-token KL(arm ‖ base) of each text; NaN for empty texts.
+
+    Args:
+        arm_model / arm_context: the model that wrote the texts and the context it wrote them under.
+        base_model: the base model (may be ``arm_model`` itself; it is run under :func:`base_context`).
+        conversations: the messages each text answered (with the arm's persona system prompt, if any).
+        prompts: the bare user prompts; the base reference sees no persona.
+    """
+    results: list[float] = []
+    for start in range(0, len(texts), batch_size):
+        end = min(start + batch_size, len(texts))
+        completions = [encode_completion(tokenizer, t) for t in texts[start:end]]
+        arm = _completion_logprobs(arm_model, tokenizer, conversations[start:end], completions,
+                                   arm_context(start, end))
+        base = _completion_logprobs(base_model, tokenizer, [build_messages(p) for p in prompts[start:end]],
+                                    completions, base_context(base_model))
+        for log_arm, log_base in zip(arm, base):
+            if log_arm.shape[0] == 0:
+                results.append(math.nan)
+                continue
+            kl = (log_arm.exp() * (log_arm - log_base)).sum(-1).clamp_min(0.0)  # [n]
+            results.append(float(kl.mean()))
+    return results
+
+
+def base_scores(base_model, tokenizer, prompts: Sequence[str], texts: Sequence[str], pos: str, neg: str,
+                template: str, batch_size: int = 16) -> list[dict[str, float]]:
+    """``{"plr", "perplexity"}`` of each text, judged by the base model."""
+    with base_context(base_model):
+        plr = persona_log_likelihood_ratio(base_model, tokenizer, prompts, texts, template, pos, neg, batch_size)
+        ppl = perplexity(base_model, tokenizer, prompts, texts, batch_size=batch_size)
+    return [{"plr": a, "perplexity": b} for a, b in zip(plr, ppl)]
