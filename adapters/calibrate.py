@@ -69,20 +69,29 @@ class CalibrateConfig:
     """``wsteer adapters calibrate``: find α⁺ and α⁻ that reach a target p95 per-token KL(steered ‖ base)."""
 
     adapter: str | None = option(None, "Adapter directory to calibrate (or give it as the positional ADAPTER).")
-    base: str | None = option(None, "Base model name or path; default: steering.json's base_model, else "
-                                    "adapter_config.json's base_model_name_or_path.")
+    base: str | None = option(
+        None,
+        "Base model name or path; default: steering.json's base_model, else "
+        "adapter_config.json's base_model_name_or_path.",
+    )
     dtype: Literal["float32", "bfloat16", "float16"] = option(
-        "float32", "Weight dtype for calibration (float32 keeps small KLs exact).")
-    prompts_file: str | None = option(None, "Calibration prompts: .txt (one per line) or .jsonl with a 'prompt' "
-                                            "field. Unset: the built-in `prompts` list.")
-    prompts: list[str] = option(help="Built-in calibration prompts, used when prompts_file is unset.",
-                                factory=lambda: list(DEFAULT_PROMPTS))
+        "float32", "Weight dtype for calibration (float32 keeps small KLs exact)."
+    )
+    prompts_file: str | None = option(
+        None,
+        "Calibration prompts: .txt (one per line) or .jsonl with a 'prompt' field. Unset: the built-in `prompts` list.",
+    )
+    prompts: list[str] = option(
+        help="Built-in calibration prompts, used when prompts_file is unset.", factory=lambda: list(DEFAULT_PROMPTS)
+    )
     max_prompts: int = option(0, "Use at most this many prompts (0 = all).")
     max_new_tokens: int = option(32, "N: the KL is measured over the first N generated tokens of each prompt.")
     tokens: Literal["base", "steered"] = option(
-        "base", "Whose greedy answers the KL is measured on: 'base' (the base model's, scored under every α; smooth "
-                "in α, reproducible) or 'steered' (the steered model's own answer at each α; on-policy, but it jumps "
-                "as answers flip, so α⁺/α⁻ are only good to several percent).")
+        "base",
+        "Whose greedy answers the KL is measured on: 'base' (the base model's, scored under every α; smooth "
+        "in α, reproducible) or 'steered' (the steered model's own answer at each α; on-policy, but it jumps "
+        "as answers flip, so α⁺/α⁻ are only good to several percent).",
+    )
     target_kl: float = option(1.0, "Target value of the KL quantile, in nats.")
     quantile: float = option(0.95, "Which quantile of the pooled per-token KLs is calibrated (0.95 = p95).")
     start_alpha: float = option(1.0, "First |α| tried when bracketing.")
@@ -145,16 +154,21 @@ class CalibrationResult:
         """The ``calibrated_alpha`` entry of steering.json."""
         whose = "the steered model's own" if self.tokens == "steered" else "the base model's"
         return {
-            "plus": self.alpha_plus, "minus": self.alpha_minus,
-            "target_kl": self.target_kl, "quantile": self.quantile, "tokens": self.tokens,
+            "plus": self.alpha_plus,
+            "minus": self.alpha_minus,
+            "target_kl": self.target_kl,
+            "quantile": self.quantile,
+            "tokens": self.tokens,
             "statistic": f"p{round(self.quantile * 100)} per-token KL(steered || base) at every position of "
-                         f"{whose} greedy answer (first {self.max_new_tokens} tokens, chat template, no system "
-                         "prompt)",
-            "kl_plus": self.plus.kl_quantile, "kl_minus": self.minus.kl_quantile,
+            f"{whose} greedy answer (first {self.max_new_tokens} tokens, chat template, no system "
+            "prompt)",
+            "kl_plus": self.plus.kl_quantile,
+            "kl_minus": self.minus.kl_quantile,
             "base_perplexity_plus": self.plus_outputs.base_perplexity,
             "base_perplexity_minus": self.minus_outputs.base_perplexity,
             "base_perplexity_unsteered": self.base_outputs.base_perplexity,
-            "max_new_tokens": self.max_new_tokens, "n_prompts": self.n_prompts,
+            "max_new_tokens": self.max_new_tokens,
+            "n_prompts": self.n_prompts,
             "prompts_sha256": self.prompts_sha256,
         }
 
@@ -172,18 +186,20 @@ def load_prompts(cfg: CalibrateConfig) -> list[str]:
             prompts = []
             for number, record in enumerate(read_jsonl(path), start=1):
                 if not isinstance(record.get("prompt"), str) or not record["prompt"].strip():
-                    raise DataError("record has no non-empty 'prompt' string", where=f"{path}:{number}",
-                                    fix="give every line a \"prompt\" field")
+                    raise DataError(
+                        "record has no non-empty 'prompt' string",
+                        where=f"{path}:{number}",
+                        fix='give every line a "prompt" field',
+                    )
                 prompts.append(record["prompt"])
         else:
             prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     else:
         prompts = [p for p in cfg.prompts if p.strip()]
     if cfg.max_prompts > 0:
-        prompts = prompts[:cfg.max_prompts]
+        prompts = prompts[: cfg.max_prompts]
     if not prompts:
-        raise DataError("no calibration prompts", where=cfg.prompts_file or "prompts",
-                        fix="give at least one prompt")
+        raise DataError("no calibration prompts", where=cfg.prompts_file or "prompts", fix="give at least one prompt")
     return prompts
 
 
@@ -212,11 +228,23 @@ class KLMeter:
     further α costs one teacher-forced pass; with ``tokens="steered"`` each α generates its own answers.
     """
 
-    def __init__(self, model, tokenizer, prompts: Sequence[str], max_new_tokens: int, quantile: float = 0.95,
-                 batch_size: int = 16, tokens: str = "base"):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        prompts: Sequence[str],
+        max_new_tokens: int,
+        quantile: float = 0.95,
+        batch_size: int = 16,
+        tokens: str = "base",
+    ):
         self.model, self.tokenizer, self.prompts = model, tokenizer, list(prompts)
-        self.max_new_tokens, self.quantile, self.batch_size, self.tokens = (max_new_tokens, quantile, batch_size,
-                                                                             tokens)
+        self.max_new_tokens, self.quantile, self.batch_size, self.tokens = (
+            max_new_tokens,
+            quantile,
+            batch_size,
+            tokens,
+        )
         self._base_answers: list[_Answer] | None = None
         self._base_logprobs: list | None = None  # per prompt: [n_i, V] base log-probs at the answer's positions
 
@@ -238,11 +266,14 @@ class KLMeter:
             kl = np.concatenate([kls[i] for i in picked])
             nll = np.concatenate([nlls[i] for i in picked])
             results[alpha] = Measurement(
-                alpha=alpha, kl_quantile=float(np.quantile(kl, self.quantile)) if kl.size else 0.0,
-                kl_mean=float(kl.mean()) if kl.size else 0.0, positions=int(kl.size),
+                alpha=alpha,
+                kl_quantile=float(np.quantile(kl, self.quantile)) if kl.size else 0.0,
+                kl_mean=float(kl.mean()) if kl.size else 0.0,
+                positions=int(kl.size),
                 base_perplexity=float(math.exp(nll.mean())) if nll.size else math.nan,
                 mean_new_tokens=float(np.mean([len(answers[i].token_ids) for i in picked])),
-                samples=[answers[i].text for i in picked[:2]])
+                samples=[answers[i].text for i in picked[:2]],
+            )
         return results
 
     def generate(self, alphas: Sequence[float]) -> list[_Answer]:
@@ -254,9 +285,18 @@ class KLMeter:
         greedy = SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=0.0, top_p=1.0)
         requests = [GenerationRequest(build_messages(p), tag=float(a)) for a in alphas for p in self.prompts]
         generations = HFBackend(self.model, self.tokenizer, batch_size=self.batch_size).generate(
-            requests, greedy, batch_hook=lambda batch: per_row_adapter_scale(self.model, [r.tag for r in batch]))
-        return [_Answer(g.request.tag, encode_prompt(self.tokenizer, g.request.messages), g.token_ids,
-                        g.finish_reason == "stop", g.text) for g in generations]
+            requests, greedy, batch_hook=lambda batch: per_row_adapter_scale(self.model, [r.tag for r in batch])
+        )
+        return [
+            _Answer(
+                g.request.tag,
+                encode_prompt(self.tokenizer, g.request.messages),
+                g.token_ids,
+                g.finish_reason == "stop",
+                g.text,
+            )
+            for g in generations
+        ]
 
     def base_answers(self) -> list[_Answer]:
         """The base model's greedy answers (computed once)."""
@@ -270,7 +310,7 @@ class KLMeter:
             self._base_logprobs = []
             answers = self.base_answers()
             for start in range(0, len(answers), self.batch_size):
-                self._base_logprobs.extend(self._logprobs(answers[start:start + self.batch_size], base=True))
+                self._base_logprobs.extend(self._logprobs(answers[start : start + self.batch_size], base=True))
         return self._base_logprobs
 
     def _score(self, answers: list[_Answer], base: list | None):
@@ -279,13 +319,13 @@ class KLMeter:
 
         kls, nlls = [], []
         for start in range(0, len(answers), self.batch_size):
-            chunk = answers[start:start + self.batch_size]
+            chunk = answers[start : start + self.batch_size]
             steered = self._logprobs(chunk, base=False)
-            reference = base[start:start + self.batch_size] if base is not None else self._logprobs(chunk, True)
+            reference = base[start : start + self.batch_size] if base is not None else self._logprobs(chunk, True)
             for answer, log_s, log_b in zip(chunk, steered, reference):
                 kl = (log_s.exp() * (log_s - log_b)).sum(-1).clamp_min(0.0)  # [n]
                 targets = torch.tensor(answer.token_ids, dtype=torch.long, device=log_b.device)
-                nll = -log_b[:len(answer.token_ids)].gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [len(answer)]
+                nll = -log_b[: len(answer.token_ids)].gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [len(answer)]
                 kls.append(kl.cpu().numpy())
                 nlls.append(nll.cpu().numpy())
         return kls, nlls
@@ -300,16 +340,25 @@ class KLMeter:
         device = next(self.model.parameters()).device
         seqs = [answer.prompt_ids + answer.token_ids for answer in chunk]
         input_ids, attention_mask = pad_batch(seqs, self.tokenizer.pad_token_id, side="right")  # [B, T]
-        scale = scaled_adapter(self.model, 0.0) if base else per_row_adapter_scale(self.model,
-                                                                                  [a.alpha for a in chunk])
+        scale = scaled_adapter(self.model, 0.0) if base else per_row_adapter_scale(self.model, [a.alpha for a in chunk])
         with torch.inference_mode(), scale:
             logits = self.model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
-            return [torch.log_softmax(logits[row, first:first + count].float(), dim=-1)  # [count, V]
-                    for row, (first, count) in enumerate(a.span for a in chunk)]
+            return [
+                torch.log_softmax(logits[row, first : first + count].float(), dim=-1)  # [count, V]
+                for row, (first, count) in enumerate(a.span for a in chunk)
+            ]
 
 
-def measure(model, tokenizer, prompts: Sequence[str], alphas: Sequence[float], max_new_tokens: int,
-            quantile: float = 0.95, batch_size: int = 16, tokens: str = "base") -> dict[float, Measurement]:
+def measure(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    alphas: Sequence[float],
+    max_new_tokens: int,
+    quantile: float = 0.95,
+    batch_size: int = 16,
+    tokens: str = "base",
+) -> dict[float, Measurement]:
     """One-off :class:`KLMeter` measurement of several α."""
     return KLMeter(model, tokenizer, prompts, max_new_tokens, quantile, batch_size, tokens)(alphas)
 
@@ -341,8 +390,10 @@ class _Bracket:
             if self.lo >= cfg.max_alpha:
                 raise WsteerError(
                     f"steering at α = {self.sign * self.lo:g} reaches only p{round(cfg.quantile * 100)} KL "
-                    f"{self.f_lo:.3g}, below the target {cfg.target_kl:g}", where="max_alpha",
-                    fix="lower target_kl, or raise max_alpha if larger |α| are meaningful for this adapter")
+                    f"{self.f_lo:.3g}, below the target {cfg.target_kl:g}",
+                    where="max_alpha",
+                    fix="lower target_kl, or raise max_alpha if larger |α| are meaningful for this adapter",
+                )
             if self.lo == 0:
                 return min(cfg.max_alpha, cfg.start_alpha)
             return min(cfg.max_alpha, self.lo * _clamp(self._quadratic_ratio(self.f_lo), 1.5, 4.0))
@@ -385,8 +436,9 @@ def _clamp(value: float, low: float, high: float) -> float:
     return min(max(value, low), high)
 
 
-def search_alphas(model, tokenizer, prompts: Sequence[str], cfg: CalibrateConfig,
-                  progress: bool = True) -> CalibrationResult:
+def search_alphas(
+    model, tokenizer, prompts: Sequence[str], cfg: CalibrateConfig, progress: bool = True
+) -> CalibrationResult:
     """Find α⁺ and α⁻ for a loaded peft ``model`` (the library entry point without file I/O)."""
     from tqdm.auto import tqdm
 
@@ -401,8 +453,10 @@ def search_alphas(model, tokenizer, prompts: Sequence[str], cfg: CalibrateConfig
         todo = [a for a in alphas if a not in cache]
         if todo:
             cache.update(meter(todo))
-            trace.extend({"alpha": a, "kl_quantile": cache[a].kl_quantile,
-                          "base_perplexity": cache[a].base_perplexity} for a in todo)
+            trace.extend(
+                {"alpha": a, "kl_quantile": cache[a].kl_quantile, "base_perplexity": cache[a].base_perplexity}
+                for a in todo
+            )
 
     bar = tqdm(total=None, desc="calibrate", unit="step", disable=not progress)
     with bar:
@@ -416,23 +470,39 @@ def search_alphas(model, tokenizer, prompts: Sequence[str], cfg: CalibrateConfig
             for side, m in pending:
                 side.update(m, cache[side.sign * m].kl_quantile, cfg.rel_tol)
             bar.update(1)
-            bar.set_postfix_str("  ".join(f"{'+' if s.sign > 0 else '-'}[{s.lo:.3g}, {s.hi or math.inf:.3g}]"
-                                          for s in sides))
+            bar.set_postfix_str(
+                "  ".join(f"{'+' if s.sign > 0 else '-'}[{s.lo:.3g}, {s.hi or math.inf:.3g}]" for s in sides)
+            )
         else:
-            raise WsteerError(f"the search did not converge in {cfg.max_steps} steps", where="max_steps",
-                              fix="raise max_steps or rel_tol")
+            raise WsteerError(
+                f"the search did not converge in {cfg.max_steps} steps",
+                where="max_steps",
+                fix="raise max_steps or rel_tol",
+            )
         plus, minus = (side.estimate() for side in sides)
         evaluate([plus, minus])
         if cfg.tokens == "steered":
             outputs = cache
         else:  # what steering at α± actually writes, for the fluency check
-            outputs = KLMeter(model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size,
-                              tokens="steered")([0.0, plus, minus])
-    return CalibrationResult(alpha_plus=plus, alpha_minus=minus, plus=cache[plus], minus=cache[minus],
-                             plus_outputs=outputs[plus], minus_outputs=outputs[minus], base_outputs=outputs[0.0],
-                             tokens=cfg.tokens, target_kl=cfg.target_kl, quantile=cfg.quantile,
-                             max_new_tokens=cfg.max_new_tokens, n_prompts=len(prompts),
-                             prompts_sha256=sha256_json(list(prompts)), trace=trace)
+            outputs = KLMeter(
+                model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, tokens="steered"
+            )([0.0, plus, minus])
+    return CalibrationResult(
+        alpha_plus=plus,
+        alpha_minus=minus,
+        plus=cache[plus],
+        minus=cache[minus],
+        plus_outputs=outputs[plus],
+        minus_outputs=outputs[minus],
+        base_outputs=outputs[0.0],
+        tokens=cfg.tokens,
+        target_kl=cfg.target_kl,
+        quantile=cfg.quantile,
+        max_new_tokens=cfg.max_new_tokens,
+        n_prompts=len(prompts),
+        prompts_sha256=sha256_json(list(prompts)),
+        trace=trace,
+    )
 
 
 # --------------------------------------------------------------------------------------------- the command
@@ -455,9 +525,12 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> tuple[CalibrationR
     model, tokenizer = load_steerable(adapter, base=cfg.base, dtype=cfg.dtype)
     result = search_alphas(model, tokenizer, prompts, cfg, progress=progress)
     report_path = Path(cfg.report) if cfg.report else adapter / CALIBRATION_FILE
-    report = {"calibrated_alpha": result.calibrated_alpha(), "result": dataclasses.asdict(result),
-              "seconds": round(time.time() - started, 1),
-              "manifest": build_manifest("adapters.calibrate", cfg, inputs={"adapter": adapter})}
+    report = {
+        "calibrated_alpha": result.calibrated_alpha(),
+        "result": dataclasses.asdict(result),
+        "seconds": round(time.time() - started, 1),
+        "manifest": build_manifest("adapters.calibrate", cfg, inputs={"adapter": adapter}),
+    }
     write_json(report_path, report)
     if cfg.write_steering and read_steering_info(adapter) is not None:
         update_steering_info(adapter, calibrated_alpha=result.calibrated_alpha())

@@ -16,12 +16,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     adapters = subparsers.add_parser("adapters", help="steer, merge, combine, calibrate, inspect adapters")
     verbs = adapters.add_subparsers(dest="adapters_command", metavar="VERB", required=True)
 
-    steer = verbs.add_parser("steer", help="answer prompts with the adapter at one or more α",
-                             description="Generate with the adapter's delta scaled by each --alpha (0 = base). "
-                                         "α > 0 steers toward steering.json's pos persona, α < 0 toward neg.")
+    steer = verbs.add_parser(
+        "steer",
+        help="answer prompts with the adapter at one or more α",
+        description="Generate with the adapter's delta scaled by each --alpha (0 = base). "
+        "α > 0 steers toward steering.json's pos persona, α < 0 toward neg.",
+    )
     steer.add_argument("adapter", metavar="ADAPTER", help="adapter directory")
-    steer.add_argument("--alpha", type=float, action="append", required=True,
-                       help="steering coefficient; repeat for several (e.g. --alpha -1 --alpha 0 --alpha 1)")
+    steer.add_argument(
+        "--alpha",
+        type=float,
+        action="append",
+        required=True,
+        help="steering coefficient; repeat for several (e.g. --alpha -1 --alpha 0 --alpha 1)",
+    )
     steer.add_argument("--prompt", action="append", required=True, help="prompt to answer; repeatable")
     steer.add_argument("--max-new-tokens", type=int, default=64, help="tokens per answer (default 64)")
     steer.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
@@ -30,33 +38,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     steer.add_argument("--json", action="store_true", help="print JSON lines instead of text")
     steer.set_defaults(func=_steer)
 
-    merge = verbs.add_parser("merge", help="write base + α·ΔW as a new checkpoint (streamed shard by shard)",
-                             description="Merge the adapter at a fixed α into a copy of its base checkpoint. The "
-                                         "result loads with plain AutoModelForCausalLM.from_pretrained or vLLM.")
+    merge = verbs.add_parser(
+        "merge",
+        help="write base + α·ΔW as a new checkpoint (streamed shard by shard)",
+        description="Merge the adapter at a fixed α into a copy of its base checkpoint. The "
+        "result loads with plain AutoModelForCausalLM.from_pretrained or vLLM.",
+    )
     merge.add_argument("adapter", metavar="ADAPTER", help="adapter directory")
     merge.add_argument("--alpha", type=float, required=True, help="steering coefficient to bake in (any real)")
     merge.add_argument("--out", required=True, help="new checkpoint directory")
-    merge.add_argument("--base", help="base checkpoint; default: the one the adapter records (checked against "
-                                      "steering.json's base_hash)")
+    merge.add_argument(
+        "--base",
+        help="base checkpoint; default: the one the adapter records (checked against steering.json's base_hash)",
+    )
     merge.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     merge.set_defaults(func=_merge)
 
-    combine = verbs.add_parser("combine", help="one exact adapter for Σ w_i·ΔW_i (rank concatenation)",
-                               description="Combine adapters of one base with signed weights, e.g. "
-                                           "`wsteer adapters combine runs/honest/adapter:+1.0 "
-                                           "runs/authority/adapter:-0.5 --out runs/mix/adapter`.")
+    combine = verbs.add_parser(
+        "combine",
+        help="one exact adapter for Σ w_i·ΔW_i (rank concatenation)",
+        description="Combine adapters of one base with signed weights, e.g. "
+        "`wsteer adapters combine runs/honest/adapter:+1.0 "
+        "runs/authority/adapter:-0.5 --out runs/mix/adapter`.",
+    )
     combine.add_argument("parts", nargs="+", metavar="ADAPTER:WEIGHT", help="adapter directory and its weight")
     combine.add_argument("--out", required=True, help="directory for the combined adapter")
-    combine.add_argument("--allow-unverified-base", action="store_true",
-                         help="combine even when base hashes are missing and recorded base names differ")
+    combine.add_argument(
+        "--allow-unverified-base",
+        action="store_true",
+        help="combine even when base hashes are missing and recorded base names differ",
+    )
     combine.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     combine.set_defaults(func=_combine)
 
-    calibrate = verbs.add_parser("calibrate", help="find α⁺/α⁻ reaching a target p95 per-token KL to the base",
-                                 description="Find α⁺ > 0 and α⁻ < 0 at which the p95 per-token KL(steered ‖ "
-                                             "base) reaches target_kl; writes them into steering.json.")
-    calibrate.add_argument("adapter", nargs="?", metavar="ADAPTER",
-                           help="adapter directory (or set adapter: in the config)")
+    calibrate = verbs.add_parser(
+        "calibrate",
+        help="find α⁺/α⁻ reaching a target p95 per-token KL to the base",
+        description="Find α⁺ > 0 and α⁻ < 0 at which the p95 per-token KL(steered ‖ "
+        "base) reaches target_kl; writes them into steering.json.",
+    )
+    calibrate.add_argument(
+        "adapter", nargs="?", metavar="ADAPTER", help="adapter directory (or set adapter: in the config)"
+    )
     add_config_arguments(calibrate, CalibrateConfig, default_config=CALIBRATE_CONFIG)
     calibrate.set_defaults(func=_calibrate)
 
@@ -92,8 +115,10 @@ def _merge(args: argparse.Namespace) -> int:
 
     result = merge_adapter(args.adapter, args.alpha, args.out, base=args.base, overwrite=args.overwrite)
     untied = f"; untied {', '.join(a for a, _ in result.untied)}" if result.untied else ""
-    print(f"merged {args.adapter} at α = {result.alpha:g} into {result.out_dir} "
-          f"({result.merged_tensors} weights changed{untied})")
+    print(
+        f"merged {args.adapter} at α = {result.alpha:g} into {result.out_dir} "
+        f"({result.merged_tensors} weights changed{untied})"
+    )
     return 0
 
 
@@ -113,10 +138,14 @@ def _calibrate(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, positional="adapter")
     result, report = calibrate(cfg)
     calibrated = result.calibrated_alpha()
-    print(f"α⁺ = {result.alpha_plus:.4g} (p{round(cfg.quantile * 100)} KL {calibrated['kl_plus']:.3g}, base "
-          f"perplexity of steered output {calibrated['base_perplexity_plus']:.3g})")
-    print(f"α⁻ = {result.alpha_minus:.4g} (p{round(cfg.quantile * 100)} KL {calibrated['kl_minus']:.3g}, base "
-          f"perplexity of steered output {calibrated['base_perplexity_minus']:.3g})")
+    print(
+        f"α⁺ = {result.alpha_plus:.4g} (p{round(cfg.quantile * 100)} KL {calibrated['kl_plus']:.3g}, base "
+        f"perplexity of steered output {calibrated['base_perplexity_plus']:.3g})"
+    )
+    print(
+        f"α⁻ = {result.alpha_minus:.4g} (p{round(cfg.quantile * 100)} KL {calibrated['kl_minus']:.3g}, base "
+        f"perplexity of steered output {calibrated['base_perplexity_minus']:.3g})"
+    )
     print(f"unsteered: base perplexity of its own output {calibrated['base_perplexity_unsteered']:.3g}")
     written = " and steering.json" if cfg.write_steering and (Path(cfg.adapter) / "steering.json").is_file() else ""
     print(f"report: {report}{written}")
@@ -130,4 +159,3 @@ def _inspect(args: argparse.Namespace) -> int:
     report = inspect_adapter(args.adapter)
     print(to_json(report, indent=2) if args.json else format_report(report))
     return 0
-

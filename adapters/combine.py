@@ -21,13 +21,19 @@ def parse_part(text: str) -> tuple[Path, float]:
     """``"path/to/adapter:-0.5"`` -> (Path, -0.5); the weight must be a finite number."""
     path, sep, weight = text.rpartition(":")
     if not sep or not path:
-        raise WsteerError(f"{text!r} is not ADAPTER:WEIGHT", where=text,
-                          fix="write each part as ADAPTER:WEIGHT, e.g. runs/honest/adapter:+1.0")
+        raise WsteerError(
+            f"{text!r} is not ADAPTER:WEIGHT",
+            where=text,
+            fix="write each part as ADAPTER:WEIGHT, e.g. runs/honest/adapter:+1.0",
+        )
     try:
         value = float(weight)
     except ValueError:
-        raise WsteerError(f"weight {weight!r} is not a number", where=text,
-                          fix="write each part as ADAPTER:WEIGHT, e.g. runs/honest/adapter:-0.5") from None
+        raise WsteerError(
+            f"weight {weight!r} is not a number",
+            where=text,
+            fix="write each part as ADAPTER:WEIGHT, e.g. runs/honest/adapter:-0.5",
+        ) from None
     if not math.isfinite(value):
         raise WsteerError(f"weight {weight!r} is not finite", where=text, fix="use a finite weight such as -0.5")
     return Path(path), value
@@ -42,15 +48,20 @@ def check_same_base(sources: Sequence[AdapterSource], allow_unverified: bool = F
     hashes = {s.base_hash for s in sources if s.base_hash}
     if len(hashes) > 1:
         described = ", ".join(f"{s.path} ({(s.base_hash or '?')[:12]}…)" for s in sources)
-        raise WsteerError(f"the adapters were trained on different bases: {described}", where="combine",
-                          fix="combine adapters trained on the same base model")
+        raise WsteerError(
+            f"the adapters were trained on different bases: {described}",
+            where="combine",
+            fix="combine adapters trained on the same base model",
+        )
     if len(hashes) == 1 and all(s.base_hash for s in sources):
         return
     names = {_recorded_base(s) for s in sources}
     if len(names) > 1 and not allow_unverified:
-        raise WsteerError(f"cannot verify that the adapters share a base: they record {sorted(map(str, names))}",
-                          where="combine", fix="combine adapters of one base, or pass --allow-unverified-base if "
-                                               "these names are the same model")
+        raise WsteerError(
+            f"cannot verify that the adapters share a base: they record {sorted(map(str, names))}",
+            where="combine",
+            fix="combine adapters of one base, or pass --allow-unverified-base if these names are the same model",
+        )
 
 
 def _recorded_base(source: AdapterSource) -> str | None:
@@ -68,26 +79,49 @@ def combined_info(sources: Sequence[AdapterSource], weights: Sequence[float]) ->
         return None
 
     def side(attr: str) -> str:
-        return " + ".join(f"{w:+g}·[{getattr(info, attr) if info else s.path.name}]"
-                          for s, info, w in zip(sources, infos, weights))
+        return " + ".join(
+            f"{w:+g}·[{getattr(info, attr) if info else s.path.name}]" for s, info, w in zip(sources, infos, weights)
+        )
 
     known = [info for info in infos if info is not None]
     templates = {info.template for info in known}
-    parts = [{"adapter": str(s.path.resolve()), "weight": w, "adapter_sha256": sha256_file(s.path / ADAPTER_WEIGHTS),
-              "pos": info.pos if info else None, "neg": info.neg if info else None,
-              "objective": info.objective if info else None, "base_hash": s.base_hash,
-              "calibrated_alpha": info.calibrated_alpha if info else None}
-             for s, info, w in zip(sources, infos, weights)]
+    parts = [
+        {
+            "adapter": str(s.path.resolve()),
+            "weight": w,
+            "adapter_sha256": sha256_file(s.path / ADAPTER_WEIGHTS),
+            "pos": info.pos if info else None,
+            "neg": info.neg if info else None,
+            "objective": info.objective if info else None,
+            "base_hash": s.base_hash,
+            "calibrated_alpha": info.calibrated_alpha if info else None,
+        }
+        for s, info, w in zip(sources, infos, weights)
+    ]
     first = known[0]
     return dataclasses.replace(
-        first, pos=side("pos"), neg=side("neg"), template=templates.pop() if len(templates) == 1 else "",
-        objective="combined", base_model=_recorded_base(sources[0]) or first.base_model,
-        base_hash=next((s.base_hash for s in sources if s.base_hash), None), data_sha256=None, train_config={},
-        metrics={}, calibrated_alpha=None, versions=package_versions(), provenance={"combine": parts})
+        first,
+        pos=side("pos"),
+        neg=side("neg"),
+        template=templates.pop() if len(templates) == 1 else "",
+        objective="combined",
+        base_model=_recorded_base(sources[0]) or first.base_model,
+        base_hash=next((s.base_hash for s in sources if s.base_hash), None),
+        data_sha256=None,
+        train_config={},
+        metrics={},
+        calibrated_alpha=None,
+        versions=package_versions(),
+        provenance={"combine": parts},
+    )
 
 
-def combine(parts: Sequence[tuple[str | Path, float]], out_dir: str | Path, allow_unverified_base: bool = False,
-            overwrite: bool = False) -> Path:
+def combine(
+    parts: Sequence[tuple[str | Path, float]],
+    out_dir: str | Path,
+    allow_unverified_base: bool = False,
+    overwrite: bool = False,
+) -> Path:
     """Write the exact adapter ``Σ w_i · ΔW_i`` of ``parts`` [(adapter dir, weight), …] to ``out_dir``.
 
     Refuses adapters of different bases and shape mismatches; writes ``steering.json`` (personas with weights,
@@ -103,21 +137,31 @@ def combine(parts: Sequence[tuple[str | Path, float]], out_dir: str | Path, allo
         raise WsteerError("nothing to combine", where="combine", fix="pass at least one ADAPTER:WEIGHT")
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
-        raise WsteerError(f"output directory already exists: {out_dir}", where="--out",
-                          fix="choose another --out or pass --overwrite")
+        raise WsteerError(
+            f"output directory already exists: {out_dir}", where="--out", fix="choose another --out or pass --overwrite"
+        )
     weights = []
     for path, weight in parts:
         if not math.isfinite(float(weight)):
-            raise WsteerError(f"weight {weight} is not finite", where=f"{path}:{weight}",
-                              fix="use a finite weight such as -0.5")
+            raise WsteerError(
+                f"weight {weight} is not finite", where=f"{path}:{weight}", fix="use a finite weight such as -0.5"
+            )
         weights.append(float(weight))
     sources = [open_adapter(path) for path, _ in parts]
     check_same_base(sources, allow_unverified_base)
     combined = combine_adapters([(s.files, w) for s, w in zip(sources, weights)])
     combined.config["base_model_name_or_path"] = _recorded_base(sources[0])
-    extra = {"manifest.json": to_json(build_manifest(
-        "adapters.combine", {"parts": [[str(s.path), w] for s, w in zip(sources, weights)], "out": str(out_dir)},
-        inputs={f"part{i}": s.path for i, s in enumerate(sources)}), indent=2) + "\n"}
+    extra = {
+        "manifest.json": to_json(
+            build_manifest(
+                "adapters.combine",
+                {"parts": [[str(s.path), w] for s, w in zip(sources, weights)], "out": str(out_dir)},
+                inputs={f"part{i}": s.path for i, s in enumerate(sources)},
+            ),
+            indent=2,
+        )
+        + "\n"
+    }
     info = combined_info(sources, weights)
     if info is not None:
         extra[STEERING_FILE] = to_json(dataclasses.asdict(info), indent=2) + "\n"

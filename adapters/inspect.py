@@ -26,8 +26,15 @@ def inspect_adapter(adapter: str | Path) -> dict:
     for module in files.modules():
         a, _ = files.factors(module)
         delta = module_delta(files, module)  # one module at a time: memory stays at one delta
-        modules.append({"module": module, "rank": int(a.shape[0]), "scaling": files.scaling(module),
-                        "shape": list(delta.shape), "delta_norm": float(delta.norm())})
+        modules.append(
+            {
+                "module": module,
+                "rank": int(a.shape[0]),
+                "scaling": files.scaling(module),
+                "shape": list(delta.shape),
+                "delta_norm": float(delta.norm()),
+            }
+        )
     by_layer: dict[str, float] = {}
     by_target: dict[str, float] = {}
     for row in modules:
@@ -71,8 +78,8 @@ def format_report(report: dict) -> str:
     if not report["has_steering_json"]:
         lines.append("             (plain peft adapter: no steering.json, so no personas or training record)")
     lines += [
-        f"base model   {report['base_model']}" + (f"  (fingerprint {report['base_hash'][:12]}…)"
-                                                  if report["base_hash"] else ""),
+        f"base model   {report['base_model']}"
+        + (f"  (fingerprint {report['base_hash'][:12]}…)" if report["base_hash"] else ""),
         f"personas     pos: {report['pos']!r}   neg: {report['neg']!r}" if report["has_steering_json"] else None,
         f"template     {report['template']!r}" if report["template"] else None,
         f"objective    {report['objective']}" if report["objective"] else None,
@@ -88,8 +95,10 @@ def format_report(report: dict) -> str:
     else:
         lines.append("calibrated α (none: run `wsteer adapters calibrate`)")
     if report["metrics"]:
-        lines.append("metrics      " + "  ".join(f"{k}={_fmt(v)}" for k, v in report["metrics"].items()
-                                                  if not isinstance(v, (dict, list))))
+        lines.append(
+            "metrics      "
+            + "  ".join(f"{k}={_fmt(v)}" for k, v in report["metrics"].items() if not isinstance(v, (dict, list)))
+        )
     lines.append("")
     lines.extend(_norm_table(report))
     return "\n".join(line for line in lines if line is not None)
@@ -111,6 +120,9 @@ def _norm_table(report: dict) -> list[str]:
     lines = [header]
     for layer, total in report["delta_norm_by_layer"].items():
         row = cells.get(layer, {})
-        lines.append(layer.ljust(7) + "".join((f"{row[t]:.4g}" if t in row else "-").rjust(width) for t in targets)
-                     + f"{total:.4g}".rjust(width + 2))
+        lines.append(
+            layer.ljust(7)
+            + "".join((f"{row[t]:.4g}" if t in row else "-").rjust(width) for t in targets)
+            + f"{total:.4g}".rjust(width + 2)
+        )
     return lines

@@ -41,13 +41,19 @@ def open_adapter(path: str | Path) -> AdapterSource:
 
 def base_name(adapter: AdapterSource, base: str | None = None) -> str:
     """The base model name for ``adapter``: ``base`` if given, else steering.json's, else adapter_config's."""
-    for candidate in (base, adapter.info.base_model if adapter.info else None,
-                      adapter.files.config.get("base_model_name_or_path")):
+    for candidate in (
+        base,
+        adapter.info.base_model if adapter.info else None,
+        adapter.files.config.get("base_model_name_or_path"),
+    ):
         if candidate:
             return str(candidate)
-    raise ModelLoadError("the adapter does not say which base model it was trained on (no steering.json and no "
-                         "base_model_name_or_path in adapter_config.json)", where=str(adapter.path),
-                         fix="pass the base explicitly with --base (or base=...)")
+    raise ModelLoadError(
+        "the adapter does not say which base model it was trained on (no steering.json and no "
+        "base_model_name_or_path in adapter_config.json)",
+        where=str(adapter.path),
+        fix="pass the base explicitly with --base (or base=...)",
+    )
 
 
 def resolve_base(adapter: AdapterSource, base: str | None = None) -> tuple[str, Path]:
@@ -67,15 +73,20 @@ def verify_base(adapter: AdapterSource, base_path: str | Path) -> str | None:
         return None
     base_path = Path(base_path)
     if not any(base_path.glob("*.safetensors")):
-        raise ModelLoadError(f"base checkpoint {base_path} has no safetensors weights to fingerprint",
-                             where=str(base_path), fix="use a safetensors checkpoint of the base")
+        raise ModelLoadError(
+            f"base checkpoint {base_path} has no safetensors weights to fingerprint",
+            where=str(base_path),
+            fix="use a safetensors checkpoint of the base",
+        )
     found = weights_fingerprint(base_path)
     if found != adapter.base_hash:
         trained_on = adapter.info.base_model if adapter.info else "?"
         raise ModelLoadError(
             f"wrong base: {base_path} has weights fingerprint {found[:12]}…, but the adapter was trained on "
-            f"{trained_on!r} with fingerprint {adapter.base_hash[:12]}…", where=str(adapter.path / "steering.json"),
-            fix=f"use the base the adapter was trained on ({trained_on})")
+            f"{trained_on!r} with fingerprint {adapter.base_hash[:12]}…",
+            where=str(adapter.path / "steering.json"),
+            fix=f"use the base the adapter was trained on ({trained_on})",
+        )
     return found
 
 
@@ -86,8 +97,9 @@ def delta_shape(files: AdapterFiles, module: str) -> tuple[int, int]:
     return shape[::-1] if files.config.get("fan_in_fan_out") else shape
 
 
-def check_module_shapes(adapter: AdapterSource, base_shapes: dict[str, tuple[int, ...] | None],
-                        base_where: str) -> None:
+def check_module_shapes(
+    adapter: AdapterSource, base_shapes: dict[str, tuple[int, ...] | None], base_where: str
+) -> None:
     """Raise if a targeted module is missing from the base or its weight shape differs from the adapter's ΔW.
 
     ``base_shapes`` maps module name -> stored weight shape (None: the base has no such module).
@@ -96,13 +108,18 @@ def check_module_shapes(adapter: AdapterSource, base_shapes: dict[str, tuple[int
         expected = delta_shape(adapter.files, module)
         found = base_shapes.get(module)
         if found is None:
-            raise ModelLoadError(f"the base has no module {module}, which the adapter targets", where=base_where,
-                                 fix=f"use the base the adapter was trained on (adapter: {adapter.path})")
+            raise ModelLoadError(
+                f"the base has no module {module}, which the adapter targets",
+                where=base_where,
+                fix=f"use the base the adapter was trained on (adapter: {adapter.path})",
+            )
         if tuple(found) != expected:
             raise ModelLoadError(
                 f"shape mismatch at {module}: the adapter's ΔW is {list(expected)} but the base weight is "
-                f"{list(found)}", where=base_where,
-                fix=f"use the base the adapter was trained on (adapter: {adapter.path})")
+                f"{list(found)}",
+                where=base_where,
+                fix=f"use the base the adapter was trained on (adapter: {adapter.path})",
+            )
 
 
 def live_module_shapes(model, modules: list[str]) -> dict[str, tuple[int, ...] | None]:
@@ -146,25 +163,33 @@ def attach_adapter(model, adapter: AdapterSource | str | Path, adapter_name: str
     base_path = _model_base_path(inner)
     if base_path is not None:
         verify_base(source, base_path)
-    check_module_shapes(source, live_module_shapes(inner, source.files.modules()),
-                        base_where=str(base_path or "the loaded base model"))
+    check_module_shapes(
+        source, live_module_shapes(inner, source.files.modules()), base_where=str(base_path or "the loaded base model")
+    )
     try:
         if isinstance(model, PeftModel):
             model.load_adapter(str(source.path), adapter_name=adapter_name, is_trainable=False)
             steered = model
         else:
-            steered = PeftModel.from_pretrained(model, str(source.path), adapter_name=adapter_name,
-                                                is_trainable=False)
+            steered = PeftModel.from_pretrained(model, str(source.path), adapter_name=adapter_name, is_trainable=False)
     except (ValueError, RuntimeError, KeyError) as exc:
-        raise ModelLoadError(f"peft cannot load the adapter: {str(exc).splitlines()[0][:300]}",
-                             where=str(source.path), fix="check that the adapter matches the base model") from None
+        raise ModelLoadError(
+            f"peft cannot load the adapter: {str(exc).splitlines()[0][:300]}",
+            where=str(source.path),
+            fix="check that the adapter matches the base model",
+        ) from None
     steered.eval()
     steered.wsteer_adapter = {"path": str(source.path), "name": adapter_name}
     return steered
 
 
-def load_steerable(adapter: str | Path, base: str | None = None, dtype: str = "float32",
-                   quantization: str = "none", device_map: str | None = None):
+def load_steerable(
+    adapter: str | Path,
+    base: str | None = None,
+    dtype: str = "float32",
+    quantization: str = "none",
+    device_map: str | None = None,
+):
     """Load an adapter's base (checked against steering.json) and the adapter on it.
 
     Returns ``(peft_model, tokenizer)``; steer it with :func:`adapters.steer.steer`.

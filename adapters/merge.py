@@ -29,8 +29,15 @@ INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
 # Weight files and records of the base that must not be copied into the merged checkpoint.
 _NOT_COPIED_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack", ".onnx")
-_NOT_COPIED_NAMES = {INDEX_FILE, "pytorch_model.bin.index.json", "config.json", "steering.json", "manifest.json",
-                     "config.yaml", "wsteer_cache.json"}
+_NOT_COPIED_NAMES = {
+    INDEX_FILE,
+    "pytorch_model.bin.index.json",
+    "config.json",
+    "steering.json",
+    "manifest.json",
+    "config.yaml",
+    "wsteer_cache.json",
+}
 _FLOAT_DTYPES = {"F32", "F16", "BF16", "F64"}
 
 
@@ -77,8 +84,9 @@ def read_checkpoint_layout(base_path: Path) -> tuple[list[str], bool, dict[str, 
         try:
             weight_map = json.loads(index.read_text())["weight_map"]
         except (ValueError, KeyError) as exc:
-            raise ModelLoadError(f"malformed {INDEX_FILE}: {exc}", where=str(index),
-                                 fix="re-save the base checkpoint") from None
+            raise ModelLoadError(
+                f"malformed {INDEX_FILE}: {exc}", where=str(index), fix="re-save the base checkpoint"
+            ) from None
         shards, sharded = sorted(set(weight_map.values())), True
     elif (base_path / SINGLE_FILE).is_file():
         shards, sharded = [SINGLE_FILE], False
@@ -86,23 +94,32 @@ def read_checkpoint_layout(base_path: Path) -> tuple[list[str], bool, dict[str, 
         found = sorted(p.name for p in base_path.glob("*.safetensors"))
         pickled = any(base_path.glob("*.bin"))
         raise ModelLoadError(
-            f"the base checkpoint has no {SINGLE_FILE} or {INDEX_FILE}" + (f" (found {found})" if found else "")
+            f"the base checkpoint has no {SINGLE_FILE} or {INDEX_FILE}"
+            + (f" (found {found})" if found else "")
             + (" — only pickle .bin weights, which wsteer does not load" if pickled and not found else ""),
-            where=str(base_path), fix="save the base with save_pretrained(..., safe_serialization=True)")
+            where=str(base_path),
+            fix="save the base with save_pretrained(..., safe_serialization=True)",
+        )
     tensors: dict[str, TensorInfo] = {}
     for shard in shards:
         path = base_path / shard
         if not path.is_file():
-            raise ModelLoadError(f"shard {shard} named in {INDEX_FILE} is missing", where=str(path),
-                                 fix="recopy the complete base checkpoint")
+            raise ModelLoadError(
+                f"shard {shard} named in {INDEX_FILE} is missing",
+                where=str(path),
+                fix="recopy the complete base checkpoint",
+            )
         try:
             with safe_open(str(path), framework="pt") as handle:
                 for key in handle.keys():  # noqa: SIM118 - safe_open handles are not iterable
                     piece = handle.get_slice(key)
                     tensors[key] = TensorInfo(shard, piece.get_dtype(), tuple(piece.get_shape()))
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for corrupt headers
-            raise ModelLoadError(f"cannot read {shard}: {exc}", where=str(path),
-                                 fix="the shard is truncated or corrupt; recopy the base checkpoint") from None
+            raise ModelLoadError(
+                f"cannot read {shard}: {exc}",
+                where=str(path),
+                fix="the shard is truncated or corrupt; recopy the base checkpoint",
+            ) from None
     return shards, sharded, tensors
 
 
@@ -119,8 +136,11 @@ def tied_weights(config_path: Path) -> dict[str, str]:
         with torch.device("meta"):
             skeleton = AutoModelForCausalLM.from_config(config)
     except (ValueError, KeyError, ImportError) as exc:
-        raise ModelLoadError(f"transformers cannot build this architecture: {str(exc).splitlines()[0][:200]}",
-                             where=str(config_path), fix="merge needs a causal LM that transformers knows") from None
+        raise ModelLoadError(
+            f"transformers cannot build this architecture: {str(exc).splitlines()[0][:200]}",
+            where=str(config_path),
+            fix="merge needs a causal LM that transformers knows",
+        ) from None
     return dict(skeleton.get_expanded_tied_weights_keys(all_submodels=True))
 
 
@@ -132,9 +152,11 @@ def plan_merge(adapter: AdapterSource, base: str | None = None) -> MergePlan:
     config_path = base_path / "config.json"
     config = json.loads(config_path.read_text())
     if config.get("quantization_config"):
-        raise ModelLoadError("the base checkpoint is quantised; merging needs its full-precision weights",
-                             where=str(config_path), fix="pass the full-precision checkpoint with --base (an adapter "
-                                                         "trained on a 4-/8-bit base merges into it)")
+        raise ModelLoadError(
+            "the base checkpoint is quantised; merging needs its full-precision weights",
+            where=str(config_path),
+            fix="pass the full-precision checkpoint with --base (an adapter trained on a 4-/8-bit base merges into it)",
+        )
     shards, sharded, tensors = read_checkpoint_layout(base_path)
     plan = MergePlan(name, base_path, shards, sharded, tensors)
     tied = tied_weights(config_path)
@@ -149,8 +171,11 @@ def plan_merge(adapter: AdapterSource, base: str | None = None) -> MergePlan:
         info = tensors[stored]
         shapes[module] = info.shape
         if info.dtype not in _FLOAT_DTYPES:
-            raise ModelLoadError(f"{stored} is stored as {info.dtype}, not a float type", where=str(base_path),
-                                 fix="merge into the full-precision checkpoint of the base")
+            raise ModelLoadError(
+                f"{stored} is stored as {info.dtype}, not a float type",
+                where=str(base_path),
+                fix="merge into the full-precision checkpoint of the base",
+            )
         if param in partner:  # tied: keep the partner as it was and write the steered weight separately
             other = partner[param]
             plan.untied.append((param, other))
@@ -166,8 +191,14 @@ def plan_merge(adapter: AdapterSource, base: str | None = None) -> MergePlan:
     return plan
 
 
-def merge_adapter(adapter: str | Path, alpha: float, out_dir: str | Path, base: str | None = None,
-                  overwrite: bool = False, progress: bool = True) -> MergeResult:
+def merge_adapter(
+    adapter: str | Path,
+    alpha: float,
+    out_dir: str | Path,
+    base: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> MergeResult:
     """Write the base checkpoint plus ``alpha`` · ΔW as a new checkpoint directory in ``out_dir``.
 
     Keeps the base dtype and sharding (with its index), copies config, tokenizer and generation config, and
@@ -189,13 +220,17 @@ def merge_adapter(adapter: str | Path, alpha: float, out_dir: str | Path, base: 
     alpha = check_alpha(alpha, where="--alpha")
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
-        raise WsteerError(f"output directory already exists: {out_dir}", where="--out",
-                          fix="choose another --out or pass --overwrite")
+        raise WsteerError(
+            f"output directory already exists: {out_dir}", where="--out", fix="choose another --out or pass --overwrite"
+        )
     source = open_adapter(adapter)
     plan = plan_merge(source, base)
     if out_dir.resolve() in (plan.base_path.resolve(), source.path.resolve()):
-        raise WsteerError("--out must not be the base or the adapter directory", where="--out",
-                          fix="write the merged checkpoint to a new directory")
+        raise WsteerError(
+            "--out must not be the base or the adapter directory",
+            where="--out",
+            fix="write the merged checkpoint to a new directory",
+        )
     sizes: dict[str, int] = {}
     with atomic_directory(out_dir) as tmp:
         for shard in tqdm(plan.shards, desc="merge", unit="shard", disable=not progress):
@@ -204,8 +239,13 @@ def merge_adapter(adapter: str | Path, alpha: float, out_dir: str | Path, base: 
             _write_index(plan, sizes, tmp)
         _copy_side_files(plan, tmp)
         _write_records(plan, source, alpha, tmp, out_dir)
-    return MergeResult(out_dir, alpha, len(plan.targets) + sum(1 for _, m in plan.added.values() if m),
-                       plan.untied, max(sizes.values()))
+    return MergeResult(
+        out_dir,
+        alpha,
+        len(plan.targets) + sum(1 for _, m in plan.added.values() if m),
+        plan.untied,
+        max(sizes.values()),
+    )
 
 
 def _merged(tensor, module: str, source: AdapterSource, alpha: float):
@@ -293,11 +333,13 @@ def _write_records(plan: MergePlan, source: AdapterSource, alpha: float, tmp: Pa
         "base_hash": weights_fingerprint(plan.base_path),
         "untied": [list(pair) for pair in plan.untied],
         "note": "this checkpoint is the base with the adapter's delta fixed at alpha; steer further by "
-                "merging again from the base, not from this checkpoint",
+        "merging again from the base, not from this checkpoint",
     }
     if source.info is not None:
         provenance = {**source.info.provenance, "merge": merge}
         write_steering_info(tmp, dataclasses.replace(source.info, provenance=provenance))
     config = {"adapter": str(source.path), "alpha": alpha, "base": plan.base_name, "out": str(out_dir)}
-    write_json(tmp / "manifest.json", build_manifest("adapters.merge", config, inputs={"adapter": source.path},
-                                                     extra={"merge": merge}))
+    write_json(
+        tmp / "manifest.json",
+        build_manifest("adapters.merge", config, inputs={"adapter": source.path}, extra={"merge": merge}),
+    )

@@ -50,8 +50,11 @@ def _lora_grad_flags(model) -> list[tuple[object, bool]]:
 def _active(model, adapter_name: str) -> Iterator[None]:
     """Make ``adapter_name`` the active adapter of a peft model for the block; restore the previous one after."""
     if adapter_name not in model.peft_config:
-        raise WsteerError(f"the model has no adapter named {adapter_name!r} (it has {sorted(model.peft_config)})",
-                          where="adapter", fix="pass a loaded adapter's name or an adapter directory")
+        raise WsteerError(
+            f"the model has no adapter named {adapter_name!r} (it has {sorted(model.peft_config)})",
+            where="adapter",
+            fix="pass a loaded adapter's name or an adapter directory",
+        )
     previous = model.active_adapter
     if previous == adapter_name:
         yield
@@ -83,14 +86,20 @@ def steer(model, adapter: str | Path | None, alpha: float) -> Iterator[object]:
     loaded = sorted(model.peft_config) if _is_peft(model) else []
     if adapter is None or (isinstance(adapter, str) and adapter in loaded):
         if not loaded:
-            raise WsteerError("steering needs a peft model or an adapter directory", where="adapter",
-                              fix="load it with adapters.load_steerable, or pass the adapter's directory")
+            raise WsteerError(
+                "steering needs a peft model or an adapter directory",
+                where="adapter",
+                fix="load it with adapters.load_steerable, or pass the adapter's directory",
+            )
         with _active(model, adapter or model.active_adapter), scaled_adapter(model, alpha):
             yield model
         return
     if not Path(adapter).is_dir():
-        raise WsteerError(f"{adapter!r} is neither a loaded adapter (loaded: {loaded}) nor an adapter directory",
-                          where="adapter", fix="pass the name of a loaded adapter or an adapter directory")
+        raise WsteerError(
+            f"{adapter!r} is neither a loaded adapter (loaded: {loaded}) nor an adapter directory",
+            where="adapter",
+            fix="pass the name of a loaded adapter or an adapter directory",
+        )
     with _loaded_for_block(model, Path(adapter)) as steered, scaled_adapter(steered, alpha):
         yield steered
 
@@ -102,8 +111,11 @@ def _loaded_for_block(model, path: Path) -> Iterator[object]:
 
     if _is_peft(model):
         if _TEMP_ADAPTER in model.peft_config:
-            raise WsteerError("steer() blocks that load adapters by path cannot be nested", where=str(path),
-                              fix="load the adapters once with attach_adapter and steer them by name")
+            raise WsteerError(
+                "steer() blocks that load adapters by path cannot be nested",
+                where=str(path),
+                fix="load the adapters once with attach_adapter and steer them by name",
+            )
         attach_adapter(model, path, adapter_name=_TEMP_ADAPTER)
         try:
             with _active(model, _TEMP_ADAPTER):
@@ -118,8 +130,15 @@ def _loaded_for_block(model, path: Path) -> Iterator[object]:
         steered.unload()  # swaps every LoRA layer back to its base layer, in place in ``model``
 
 
-def steer_generate(adapter: str | Path, alphas: Sequence[float], prompts: Sequence[str], sampling=None,
-                   seed: int = 0, base: str | None = None, batch_size: int = 16) -> list[dict]:
+def steer_generate(
+    adapter: str | Path,
+    alphas: Sequence[float],
+    prompts: Sequence[str],
+    sampling=None,
+    seed: int = 0,
+    base: str | None = None,
+    batch_size: int = 16,
+) -> list[dict]:
     """Answer each prompt at each α (a quick look at what steering does); returns one dict per answer.
 
     All (α, prompt) rows run in shared batches with a per-row α; with sampling, every α uses the same seed, so
@@ -134,7 +153,11 @@ def steer_generate(adapter: str | Path, alphas: Sequence[float], prompts: Sequen
     model, tokenizer = load_steerable(adapter, base=base)
     requests = [GenerationRequest(build_messages(p), seed=seed, tag=(a, p)) for a in alphas for p in prompts]
     answers = HFBackend(model, tokenizer, batch_size=batch_size).generate(
-        requests, sampling or SamplingConfig(temperature=0.0),
-        batch_hook=lambda batch: per_row_adapter_scale(model, [r.tag[0] for r in batch]))
-    return [{"alpha": g.request.tag[0], "prompt": g.request.tag[1], "text": g.text,
-             "finish_reason": g.finish_reason} for g in answers]
+        requests,
+        sampling or SamplingConfig(temperature=0.0),
+        batch_hook=lambda batch: per_row_adapter_scale(model, [r.tag[0] for r in batch]),
+    )
+    return [
+        {"alpha": g.request.tag[0], "prompt": g.request.tag[1], "text": g.text, "finish_reason": g.finish_reason}
+        for g in answers
+    ]

@@ -72,8 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--skip-topp-baseline", action="store_true",
-                        help="skip the third arm (batched with transformers' full-sort top-p)")
+    parser.add_argument(
+        "--skip-topp-baseline",
+        action="store_true",
+        help="skip the third arm (batched with transformers' full-sort top-p)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -84,33 +87,40 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     load = os.getloadavg()
-    print(f"machine: {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, load average "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (a load above the CPU count means the numbers are contended)")
+    print(
+        f"machine: {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, load average "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (a load above the CPU count means the numbers are contended)"
+    )
     tokenizer, model = load_tokenizer(args.model), load_model(args.model)
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
     requests = build_requests(args.rows, "Pretend you're a {persona} person.", "honest", "dishonest")
     HFBackend(model, tokenizer, batch_size=2).generate(requests[:2], SamplingConfig(max_new_tokens=4))  # warm-up
 
-    batched_s, batched_tokens, batched = timed(HFBackend(model, tokenizer, batch_size=args.batch_size), requests,
-                                               sampling)
+    batched_s, batched_tokens, batched = timed(
+        HFBackend(model, tokenizer, batch_size=args.batch_size), requests, sampling
+    )
     single_s, single_tokens, single = timed(HFBackend(model, tokenizer, batch_size=1), requests, sampling)
     same = sum(a.token_ids == b.token_ids for a, b in zip(batched, single))
     sort_s, sort_tokens = None, 0
     if args.temperature > 0 and not args.skip_topp_baseline:
         with full_sort_top_p():
-            sort_s, sort_tokens, _ = timed(HFBackend(model, tokenizer, batch_size=args.batch_size), requests,
-                                           sampling)
+            sort_s, sort_tokens, _ = timed(HFBackend(model, tokenizer, batch_size=args.batch_size), requests, sampling)
 
     batched_rate, single_rate = batched_tokens / batched_s, single_tokens / single_s
-    print(f"model {args.model}, {len(requests)} rows, max_new_tokens {args.max_new_tokens}, "
-          f"temperature {args.temperature}")
+    print(
+        f"model {args.model}, {len(requests)} rows, max_new_tokens {args.max_new_tokens}, "
+        f"temperature {args.temperature}"
+    )
     print(f"one at a time : {single_tokens:6d} tokens in {single_s:7.1f} s = {single_rate:7.1f} tokens/s")
-    print(f"batch {args.batch_size:<8d}: {batched_tokens:6d} tokens in {batched_s:7.1f} s = {batched_rate:7.1f} "
-          f"tokens/s")
+    print(
+        f"batch {args.batch_size:<8d}: {batched_tokens:6d} tokens in {batched_s:7.1f} s = {batched_rate:7.1f} tokens/s"
+    )
     if sort_s is not None:
         sort_rate = sort_tokens / sort_s
-        print(f"batch {args.batch_size}, transformers' full-sort top-p: {sort_tokens} tokens in {sort_s:.1f} s = "
-              f"{sort_rate:.1f} tokens/s (NucleusFilter is {batched_rate / sort_rate:.2f}x faster)")
+        print(
+            f"batch {args.batch_size}, transformers' full-sort top-p: {sort_tokens} tokens in {sort_s:.1f} s = "
+            f"{sort_rate:.1f} tokens/s (NucleusFilter is {batched_rate / sort_rate:.2f}x faster)"
+        )
     print(f"ratio batched / one-at-a-time: {batched_rate / single_rate:.2f}x  (goal >= 4x at batch 16 on 2 cores)")
     print(f"identical answers in both arms: {same}/{len(requests)} (seeded per row; padding can flip near-ties)")
     return 0

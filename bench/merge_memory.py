@@ -86,20 +86,48 @@ def prepare(workdir: Path, model: str, shard_size: str, rank: int) -> tuple[Path
         from transformers import AutoModelForCausalLM
 
         loaded = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-        peft_model = get_peft_model(loaded, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=TARGETS,
-                                                       init_lora_weights=False))
+        peft_model = get_peft_model(
+            loaded, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=TARGETS, init_lora_weights=False)
+        )
         peft_model.save_pretrained(adapter_dir)
-        write_steering_info(adapter_dir, SteeringInfo(
-            pos="bench", neg="bench", template="{persona}", objective="random", base_model=str(base_dir),
-            base_hash=weights_fingerprint(base_dir)))
+        write_steering_info(
+            adapter_dir,
+            SteeringInfo(
+                pos="bench",
+                neg="bench",
+                template="{persona}",
+                objective="random",
+                base_model=str(base_dir),
+                base_hash=weights_fingerprint(base_dir),
+            ),
+        )
     return base_dir, adapter_dir
 
 
 def run_child(method: str, base: Path, adapter: Path, out: Path, alpha: float, shard_size: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
-    result = subprocess.run([sys.executable, __file__, "--child", method, "--base", str(base), "--adapter",
-                             str(adapter), "--out", str(out), "--alpha", str(alpha), "--shard-size", shard_size],
-                            capture_output=True, text=True, env=env, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            method,
+            "--base",
+            str(base),
+            "--adapter",
+            str(adapter),
+            "--out",
+            str(out),
+            "--alpha",
+            str(alpha),
+            "--shard-size",
+            shard_size,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     if result.returncode != 0:
         raise SystemExit(f"{method} merge failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -154,16 +182,22 @@ def main() -> None:
             results[method] = run_child(method, base, adapter, out, args.alpha, args.shard_size)
         difference = max_difference(Path(tmp) / "merged_wsteer", Path(tmp) / "merged_peft")
 
-    print(f"base: {args.model}, {len(shards)} shards, {total / MB:.0f} MB in all, largest shard {largest / MB:.0f} MB; "
-          f"adapter r={args.rank} on {', '.join(TARGETS)}; alpha={args.alpha}")
+    print(
+        f"base: {args.model}, {len(shards)} shards, {total / MB:.0f} MB in all, largest shard {largest / MB:.0f} MB; "
+        f"adapter r={args.rank} on {', '.join(TARGETS)}; alpha={args.alpha}"
+    )
     print(f"{'method':<8}{'baseline MB':>13}{'peak MB':>10}{'above MB':>10}{'x largest shard':>17}")
     above = {}
     for method, r in results.items():
         above[method] = (r["peak_kb"] - r["baseline_kb"]) * 1024
-        print(f"{method:<8}{r['baseline_kb'] / 1024:>13.0f}{r['peak_kb'] / 1024:>10.0f}{above[method] / MB:>10.0f}"
-              f"{above[method] / largest:>17.2f}")
-    print(f"ratio wsteer / peft (peak above baseline): {above['wsteer'] / above['peft']:.2f}; "
-          f"total peak: {results['wsteer']['peak_kb'] / results['peft']['peak_kb']:.2f}")
+        print(
+            f"{method:<8}{r['baseline_kb'] / 1024:>13.0f}{r['peak_kb'] / 1024:>10.0f}{above[method] / MB:>10.0f}"
+            f"{above[method] / largest:>17.2f}"
+        )
+    print(
+        f"ratio wsteer / peft (peak above baseline): {above['wsteer'] / above['peft']:.2f}; "
+        f"total peak: {results['wsteer']['peak_kb'] / results['peft']['peak_kb']:.2f}"
+    )
     print(f"goal: wsteer <= 1.5x the largest shard -> {'met' if above['wsteer'] <= 1.5 * largest else 'NOT met'}")
     print(f"max |wsteer - peft| over shared tensors: {difference:.2e}")
 

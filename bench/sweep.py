@@ -48,8 +48,12 @@ def random_adapter(model, rank: int = 16, seed: int = 0):
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(seed)
-    config = LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
-                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=rank,
+        init_lora_weights=False,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    )
     peft_model = get_peft_model(model, config).eval()
     with torch.no_grad():
         for name, param in peft_model.named_parameters():
@@ -81,8 +85,11 @@ def main() -> None:
     model = random_adapter(load_model(args.model))
     prompts = select_prompts(split_prompts(load_prompts("tasks"), "heldout"), limit=args.prompts)
     k, n = len(ALPHAS), len(prompts)
-    rows = [(alpha, GenerationRequest(build_messages(p.prompt), seed=i, tag=alpha))
-            for alpha in ALPHAS for i, p in enumerate(prompts)]
+    rows = [
+        (alpha, GenerationRequest(build_messages(p.prompt), seed=i, tag=alpha))
+        for alpha in ALPHAS
+        for i, p in enumerate(prompts)
+    ]
     greedy = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=0.0)
     ban = BanTokens(stop_token_ids(model, tokenizer))
 
@@ -110,8 +117,12 @@ def main() -> None:
         return time.perf_counter() - started
 
     one_pass(False)  # warm-up: first-call allocations and kernel selection
-    times = {"steered one pass": one_pass(True), "steered K passes": k_passes(True),
-             "plain one pass": one_pass(False), "plain K passes": k_passes(False)}
+    times = {
+        "steered one pass": one_pass(True),
+        "steered K passes": k_passes(True),
+        "plain one pass": one_pass(False),
+        "plain K passes": k_passes(False),
+    }
     tokens = k * n * args.max_new_tokens
     print(f"K={k} α × n={n} prompts, {args.max_new_tokens} new tokens per row ({tokens} tokens per arm)")
     for name, seconds in times.items():

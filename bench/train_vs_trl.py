@@ -32,9 +32,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 WSTEER_ARMS = ("dpo", "bidirectional", "contrastive_sft")
-TRL_KNOBS = {"precompute": "precompute_ref_log_probs=True", "nogc": "gradient_checkpointing=False",
-             "fp32": "bf16=False", "compact": "score completion positions only",
-             "wsteer-lora": "wsteer's LoRA (r=16, alpha=32, all linear layers) and lr=2e-4"}
+TRL_KNOBS = {
+    "precompute": "precompute_ref_log_probs=True",
+    "nogc": "gradient_checkpointing=False",
+    "fp32": "bf16=False",
+    "compact": "score completion positions only",
+    "wsteer-lora": "wsteer's LoRA (r=16, alpha=32, all linear layers) and lr=2e-4",
+}
 
 
 # --------------------------------------------------------------------------------------------- children
@@ -70,8 +74,15 @@ def child_trl(args: argparse.Namespace, knobs: set[str], out_dir: str) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     # use_cpu: on a machine without GPUs TRL's default bf16=True refuses to start unless use_cpu is set.
-    settings = dict(output_dir=out_dir, num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
-                    seed=args.seed, report_to="none", save_strategy="no", use_cpu=not torch.cuda.is_available())
+    settings = dict(
+        output_dir=out_dir,
+        num_train_epochs=args.epochs,
+        per_device_train_batch_size=args.batch_size,
+        seed=args.seed,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=not torch.cuda.is_available(),
+    )
     if "precompute" in knobs:
         settings["precompute_ref_log_probs"] = True
     if "nogc" in knobs:
@@ -88,8 +99,13 @@ def child_trl(args: argparse.Namespace, knobs: set[str], out_dir: str) -> dict:
         from train.objectives import score_completion_tokens_only_on_cpu
 
         score_completion_tokens_only_on_cpu()
-    trainer = DPOTrainer(model=model, args=DPOConfig(**settings), train_dataset=to_dataset(preference_rows(
-        pairs.train)), processing_class=tokenizer, peft_config=lora)
+    trainer = DPOTrainer(
+        model=model,
+        args=DPOConfig(**settings),
+        train_dataset=to_dataset(preference_rows(pairs.train)),
+        processing_class=tokenizer,
+        peft_config=lora,
+    )
     trainer.train()
     return {"steps": trainer.state.global_step, **_heldout_shift(trainer.model, tokenizer, pairs.heldout, False)}
 
@@ -100,9 +116,17 @@ def child_wsteer(args: argparse.Namespace, objective: str, out_dir: str) -> dict
     from train.run import train_adapter
     from wsteer.config import load_config
 
-    overrides = [f"data={args.pairs}", f"output_dir={out_dir}/adapter", f"objective={objective}",
-                 f"epochs={args.epochs}", f"batch_size={args.batch_size}", f"seed={args.seed}",
-                 f"heldout_fraction={args.heldout_fraction}", f"model.name={args.model}", "progress=false"]
+    overrides = [
+        f"data={args.pairs}",
+        f"output_dir={out_dir}/adapter",
+        f"objective={objective}",
+        f"epochs={args.epochs}",
+        f"batch_size={args.batch_size}",
+        f"seed={args.seed}",
+        f"heldout_fraction={args.heldout_fraction}",
+        f"model.name={args.model}",
+        "progress=false",
+    ]
     result = train_adapter(load_config(TrainConfig, None, overrides))
     held = result.metrics["heldout"]
     return {"steps": result.metrics["steps"], "shift_plus": held["shift_plus"], "shift_minus": held["shift_minus"]}
@@ -130,11 +154,33 @@ def run_child(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------------------------- parent
 def run_arm(arm: str, args: argparse.Namespace) -> dict:
     """Run one arm in a fresh process; wall time from spawn to exit, peak RSS from the child's own rusage."""
-    command = [sys.executable, __file__, "--child", arm, "--pairs", str(args.pairs), "--epochs", str(args.epochs),
-               "--batch-size", str(args.batch_size), "--heldout-fraction", str(args.heldout_fraction),
-               "--seed", str(args.seed), "--model", args.model, "--threads", str(args.threads)]
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
-           "TQDM_DISABLE": "1"}
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        arm,
+        "--pairs",
+        str(args.pairs),
+        "--epochs",
+        str(args.epochs),
+        "--batch-size",
+        str(args.batch_size),
+        "--heldout-fraction",
+        str(args.heldout_fraction),
+        "--seed",
+        str(args.seed),
+        "--model",
+        args.model,
+        "--threads",
+        str(args.threads),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+        "TQDM_DISABLE": "1",
+    }
     started = time.time()
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
@@ -150,29 +196,40 @@ def run_arm(arm: str, args: argparse.Namespace) -> dict:
 
 
 def print_table(rows: list[dict], baseline: dict) -> None:
-    header = (f"{'arm':<34} {'wall s':>7} {'x trl':>6} {'RSS MB':>7} {'x trl':>6} {'steps':>5} "
-              f"{'held-out shift +1':>17} {'shift -1':>9}")
+    header = (
+        f"{'arm':<34} {'wall s':>7} {'x trl':>6} {'RSS MB':>7} {'x trl':>6} {'steps':>5} "
+        f"{'held-out shift +1':>17} {'shift -1':>9}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         minus = row.get("shift_minus")
-        print(f"{row['arm']:<34} {row['wall_s']:>7.1f} {row['wall_s'] / baseline['wall_s']:>6.2f} "
-              f"{row['peak_rss_mb']:>7} {row['peak_rss_mb'] / baseline['peak_rss_mb']:>6.2f} {row['steps']!s:>5} "
-              f"{row['shift_plus']:>+17.4f} {'' if minus is None else f'{minus:+.4f}':>9}")
+        print(
+            f"{row['arm']:<34} {row['wall_s']:>7.1f} {row['wall_s'] / baseline['wall_s']:>6.2f} "
+            f"{row['peak_rss_mb']:>7} {row['peak_rss_mb'] / baseline['peak_rss_mb']:>6.2f} {row['steps']!s:>5} "
+            f"{row['shift_plus']:>+17.4f} {'' if minus is None else f'{minus:+.4f}':>9}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pairs", type=Path, default=REPO_ROOT / "tests/data/smollm2_pairs.jsonl",
-                        help="curated pairs (JSONL of PairRecord)")
+    parser.add_argument(
+        "--pairs",
+        type=Path,
+        default=REPO_ROOT / "tests/data/smollm2_pairs.jsonl",
+        help="curated pairs (JSONL of PairRecord)",
+    )
     parser.add_argument("--model", default="smollm2-135m", help="base model (alias or directory)")
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--batch-size", type=int, default=4, help="pairs per step, the same for every arm")
     parser.add_argument("--heldout-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads per arm (0 = torch's default)")
-    parser.add_argument("--arms", default="trl," + ",".join(WSTEER_ARMS),
-                        help="comma-separated; the first is the baseline of the ratios")
+    parser.add_argument(
+        "--arms",
+        default="trl," + ",".join(WSTEER_ARMS),
+        help="comma-separated; the first is the baseline of the ratios",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -182,8 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.pairs.is_file():
         parser.error(f"{args.pairs} not found (pass --pairs FILE with curated pairs)")
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    print(f"pairs={args.pairs} epochs={args.epochs:g} batch={args.batch_size} threads={args.threads or 'default'} "
-          f"cpus={os.cpu_count()} — arms run one at a time, each in its own process", flush=True)
+    print(
+        f"pairs={args.pairs} epochs={args.epochs:g} batch={args.batch_size} threads={args.threads or 'default'} "
+        f"cpus={os.cpu_count()} — arms run one at a time, each in its own process",
+        flush=True,
+    )
     rows = []
     for arm in arms:
         rows.append(run_arm(arm, args))

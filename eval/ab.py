@@ -36,33 +36,55 @@ from wsteer.textstats import persona_terms, text_metrics
 
 DEFAULT_CONFIG = "configs/ab.yaml"
 STAGE = "eval.ab"
-METRICS = ("plr", "tokens", "refusal", "hedging", "confidence", "formality", "distinct_2", "echo", "leak",
-           "perplexity", "kl")
-_ARM = re.compile(r"^(?:(?P<kind>adapter|merged):(?P<path>.+?)(?:@(?P<alpha>[^@]+))?|(?P<base>base)"
-                  r"|prompt:(?P<persona>pos|neg|none))$")
+METRICS = (
+    "plr",
+    "tokens",
+    "refusal",
+    "hedging",
+    "confidence",
+    "formality",
+    "distinct_2",
+    "echo",
+    "leak",
+    "perplexity",
+    "kl",
+)
+_ARM = re.compile(
+    r"^(?:(?P<kind>adapter|merged):(?P<path>.+?)(?:@(?P<alpha>[^@]+))?|(?P<base>base)"
+    r"|prompt:(?P<persona>pos|neg|none))$"
+)
 
 
 @dataclass
 class ABConfig:
     """Two arms on the same prompts and seeds."""
 
-    a: str = option("adapter:runs/demo/adapter@1.0", "Arm A: adapter:PATH@ALPHA, merged:PATH, base, or "
-                                                      "prompt:pos|neg|none.")
+    a: str = option(
+        "adapter:runs/demo/adapter@1.0", "Arm A: adapter:PATH@ALPHA, merged:PATH, base, or prompt:pos|neg|none."
+    )
     b: str = option("base", "Arm B, same forms as A.")
-    base: str | None = option(None, "Base model that judges every arm (PLR, perplexity, KL); default: the one an "
-                                    "adapter or merged checkpoint records.")
+    base: str | None = option(
+        None,
+        "Base model that judges every arm (PLR, perplexity, KL); default: the one an "
+        "adapter or merged checkpoint records.",
+    )
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = option("float32", "Model dtype.")
     pos: str | None = option(None, "Positive persona; default: steering.json's.")
     neg: str | None = option(None, "Negative persona; default: steering.json's.")
     template: str | None = option(None, "System-prompt template; default: steering.json's.")
-    prompts: PromptSource = option(help="Prompts (default: the held-out split of the built-in suite).",
-                                   factory=lambda: PromptSource(split="heldout", limit=24))
+    prompts: PromptSource = option(
+        help="Prompts (default: the held-out split of the built-in suite).",
+        factory=lambda: PromptSource(split="heldout", limit=24),
+    )
     samples_per_prompt: int = option(1, "Answers per prompt and arm, each with its own seed.")
     seed: int = option(0, "Base seed; both arms answer a (prompt, sample) with the same derived seed.")
-    sampling: SamplingConfig = option(help="Decoding settings, identical for both arms.",
-                                      factory=lambda: SamplingConfig(max_new_tokens=64, temperature=0.7))
-    vocabulary: VocabularyFilter = option(help="Persona-vocabulary filter for both arms.",
-                                          factory=lambda: VocabularyFilter(mode="ban"))
+    sampling: SamplingConfig = option(
+        help="Decoding settings, identical for both arms.",
+        factory=lambda: SamplingConfig(max_new_tokens=64, temperature=0.7),
+    )
+    vocabulary: VocabularyFilter = option(
+        help="Persona-vocabulary filter for both arms.", factory=lambda: VocabularyFilter(mode="ban")
+    )
     kl: bool = option(True, "Score KL to the base model.")
     judge: JudgeConfig = option(help="Optional pairwise LLM judge.", factory=JudgeConfig)
     batch_size: int = option(16, "Rows per generate / scoring batch.")
@@ -84,8 +106,11 @@ def parse_arm(text: str, where: str) -> ArmSpec:
     """Parse an arm spec (see the module docs); errors name the config key."""
     match = _ARM.match(text.strip())
     if not match:
-        raise WsteerError(f"cannot read arm {text!r}", where=where,
-                          fix="write adapter:PATH@ALPHA, merged:PATH, base, or prompt:pos|neg|none")
+        raise WsteerError(
+            f"cannot read arm {text!r}",
+            where=where,
+            fix="write adapter:PATH@ALPHA, merged:PATH, base, or prompt:pos|neg|none",
+        )
     if match["base"]:
         return ArmSpec(text, "base")
     if match["persona"]:
@@ -95,13 +120,15 @@ def parse_arm(text: str, where: str) -> ArmSpec:
         try:
             alpha = float(match["alpha"])
         except ValueError:
-            raise WsteerError(f"α {match['alpha']!r} in {text!r} is not a number", where=where,
-                              fix="write e.g. adapter:runs/x/adapter@1.5") from None
+            raise WsteerError(
+                f"α {match['alpha']!r} in {text!r} is not a number",
+                where=where,
+                fix="write e.g. adapter:runs/x/adapter@1.5",
+            ) from None
         if not math.isfinite(alpha):
             raise WsteerError(f"α must be finite, got {match['alpha']}", where=where, fix="use a finite α")
     if not Path(match["path"]).is_dir():
-        raise WsteerError(f"{match['kind']} directory not found: {match['path']}", where=where,
-                          fix="check the path")
+        raise WsteerError(f"{match['kind']} directory not found: {match['path']}", where=where, fix="check the path")
     return ArmSpec(text, match["kind"], path=match["path"], alpha=alpha)
 
 
@@ -134,12 +161,18 @@ def _steering_info(specs: list[ArmSpec]):
 
 
 def _pair(cfg: ABConfig, info) -> dict:
-    pair = {"pos": cfg.pos or (info.pos if info else None), "neg": cfg.neg or (info.neg if info else None),
-            "template": cfg.template or (info.template if info else None)}
+    pair = {
+        "pos": cfg.pos or (info.pos if info else None),
+        "neg": cfg.neg or (info.neg if info else None),
+        "template": cfg.template or (info.template if info else None),
+    }
     missing = [k for k, v in pair.items() if not v]
     if missing:
-        raise WsteerError(f"no steering.json among the arms, so {', '.join(missing)} must be given", where="ab",
-                          fix=f"set {missing[0]}: in the config or pass {missing[0]}=…")
+        raise WsteerError(
+            f"no steering.json among the arms, so {', '.join(missing)} must be given",
+            where="ab",
+            fix=f"set {missing[0]}: in the config or pass {missing[0]}=…",
+        )
     return pair
 
 
@@ -150,8 +183,11 @@ def _load_arms(cfg: ABConfig, specs: list[ArmSpec], info):
 
     base_name = cfg.base or (info.base_model if info else None)
     if not base_name:
-        raise WsteerError("no base model: the arms record none", where="base",
-                          fix="set base: to the model the adapters were trained on")
+        raise WsteerError(
+            "no base model: the arms record none",
+            where="base",
+            fix="set base: to the model the adapters were trained on",
+        )
     model_cfg = ModelConfig(name=base_name, dtype=cfg.dtype)
     model, tokenizer = load_model(model_cfg), load_tokenizer(model_cfg)
     names = {}
@@ -182,24 +218,39 @@ def _answer(arm: _LiveArm, tokenizer, cfg: ABConfig, rows: list[dict], pair: dic
     def processors(batch):
         if mode == "off":
             return []
-        return [PersonaVocabularyProcessor(tokenizer, [terms] * len(batch), mode=mode,
-                                           penalty=cfg.vocabulary.penalty)]
+        return [PersonaVocabularyProcessor(tokenizer, [terms] * len(batch), mode=mode, penalty=cfg.vocabulary.penalty)]
 
     with arm.context():
         generations = HFBackend(arm.model, tokenizer, cfg.batch_size).generate(
-            requests, cfg.sampling, logits_processors=processors, progress=f"ab: {arm.spec.label}")
-    return [{**r, "arm": arm.spec.label, "text": g.text, "tokens": len(g.token_ids), "messages": g.request.messages}
-            for r, g in zip(rows, generations)]
+            requests, cfg.sampling, logits_processors=processors, progress=f"ab: {arm.spec.label}"
+        )
+    return [
+        {**r, "arm": arm.spec.label, "text": g.text, "tokens": len(g.token_ids), "messages": g.request.messages}
+        for r, g in zip(rows, generations)
+    ]
 
 
-def _score(arm: _LiveArm, base_model, tokenizer, cfg: ABConfig, answers: list[dict], pair: dict,
-           terms: list[str]) -> None:
+def _score(
+    arm: _LiveArm, base_model, tokenizer, cfg: ABConfig, answers: list[dict], pair: dict, terms: list[str]
+) -> None:
     prompts, texts = [a["prompt"] for a in answers], [a["text"] for a in answers]
-    scores = base_scores(base_model, tokenizer, prompts, texts, pair["pos"], pair["neg"], pair["template"],
-                         cfg.batch_size)
-    kls = (kl_to_base(arm.model, lambda a, b: arm.context(), base_model, tokenizer,
-                      [a["messages"] for a in answers], prompts, texts, cfg.batch_size)
-           if cfg.kl else [math.nan] * len(answers))
+    scores = base_scores(
+        base_model, tokenizer, prompts, texts, pair["pos"], pair["neg"], pair["template"], cfg.batch_size
+    )
+    kls = (
+        kl_to_base(
+            arm.model,
+            lambda a, b: arm.context(),
+            base_model,
+            tokenizer,
+            [a["messages"] for a in answers],
+            prompts,
+            texts,
+            cfg.batch_size,
+        )
+        if cfg.kl
+        else [math.nan] * len(answers)
+    )
     for answer, score, kl in zip(answers, scores, kls):
         answer.update(score, kl=kl, **text_metrics(answer["text"], terms))
 
@@ -211,33 +262,51 @@ def paired_table(answers_a: list[dict], answers_b: list[dict], seed: int = 0) ->
         a = [x.get(metric, math.nan) for x in answers_a]
         b = [x.get(metric, math.nan) for x in answers_b]
         diff = paired_difference(a, b, seed=seed)
-        finite = [(x, y) for x, y in zip(a, b) if x is not None and y is not None and math.isfinite(x)
-                  and math.isfinite(y)]
-        table[metric] = {"mean_a": sum(x for x, _ in finite) / len(finite) if finite else math.nan,
-                         "mean_b": sum(y for _, y in finite) / len(finite) if finite else math.nan, **diff}
+        finite = [
+            (x, y) for x, y in zip(a, b) if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)
+        ]
+        table[metric] = {
+            "mean_a": sum(x for x, _ in finite) / len(finite) if finite else math.nan,
+            "mean_b": sum(y for _, y in finite) / len(finite) if finite else math.nan,
+            **diff,
+        }
     return table
 
 
 def render_ab_markdown(result: dict) -> str:
     """The A/B report as Markdown."""
-    lines = [f"# A/B: {result['a']}  vs  {result['b']}", "",
-             f"Pair: {result['pair']['pos']} ↔ {result['pair']['neg']} · {result['n']} paired answers "
-             f"(same prompts and seeds)", "",
-             "| metric | A | B | A − B [95% CI] | A>B / A<B / = | sign p |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# A/B: {result['a']}  vs  {result['b']}",
+        "",
+        f"Pair: {result['pair']['pos']} ↔ {result['pair']['neg']} · {result['n']} paired answers "
+        f"(same prompts and seeds)",
+        "",
+        "| metric | A | B | A − B [95% CI] | A>B / A<B / = | sign p |",
+        "|---|---|---|---|---|---|",
+    ]
     for metric, row in result["paired"].items():
         if row["n"] == 0:
             continue
-        lines.append(f"| {metric} | {row['mean_a']:.3g} | {row['mean_b']:.3g} | {row['mean']:+.3g} "
-                     f"[{row['lo']:+.3g}, {row['hi']:+.3g}] | {row['wins']} / {row['losses']} / {row['ties']} "
-                     f"| {row['sign_p']:.2g} |")
+        lines.append(
+            f"| {metric} | {row['mean_a']:.3g} | {row['mean_b']:.3g} | {row['mean']:+.3g} "
+            f"[{row['lo']:+.3g}, {row['hi']:+.3g}] | {row['wins']} / {row['losses']} / {row['ties']} "
+            f"| {row['sign_p']:.2g} |"
+        )
     judge = result.get("judge")
     if judge:
-        lines += ["", f"## Judge ({judge['model']}, both orders; a verdict counts only when both agree)", "",
-                  "| question | A | B | tie | inconsistent | sign p |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## Judge ({judge['model']}, both orders; a verdict counts only when both agree)",
+            "",
+            "| question | A | B | tie | inconsistent | sign p |",
+            "|---|---|---|---|---|---|",
+        ]
         for question, row in judge["summary"].items():
             if isinstance(row, dict):
-                lines.append(f"| {question} | {row['A']} | {row['B']} | {row['tie']} | {row['inconsistent']} | "
-                             f"{row['sign_p']:.2g} |")
+                lines.append(
+                    f"| {question} | {row['A']} | {row['B']} | {row['tie']} | {row['inconsistent']} | "
+                    f"{row['sign_p']:.2g} |"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -252,28 +321,48 @@ def run_ab(cfg: ABConfig) -> tuple[dict, Path]:
     arms, base_model, tokenizer = _load_arms(cfg, specs, info)
     terms = persona_terms(pair["pos"], pair["neg"], extra=cfg.vocabulary.extra_terms)
     prompts = resolve_prompts(cfg.prompts)
-    rows = [{"prompt_id": p.id, "prompt": p.prompt, "domain": p.domain, "sample": s,
-             "seed": derive_seed(cfg.seed, p.id, s)} for p in prompts for s in range(cfg.samples_per_prompt)]
+    rows = [
+        {"prompt_id": p.id, "prompt": p.prompt, "domain": p.domain, "sample": s, "seed": derive_seed(cfg.seed, p.id, s)}
+        for p in prompts
+        for s in range(cfg.samples_per_prompt)
+    ]
     answers = []
     for arm in arms:
         arm_answers = _answer(arm, tokenizer, cfg, rows, pair, terms)
         _score(arm, base_model, tokenizer, cfg, arm_answers, pair, terms)
         answers.append(arm_answers)
-    result = {"stage": STAGE, "a": cfg.a, "b": cfg.b, "pair": pair, "n": len(rows),
-              "paired": paired_table(answers[0], answers[1], cfg.seed)}
+    result = {
+        "stage": STAGE,
+        "a": cfg.a,
+        "b": cfg.b,
+        "pair": pair,
+        "n": len(rows),
+        "paired": paired_table(answers[0], answers[1], cfg.seed),
+    }
     if cfg.judge.enabled:
         k = min(cfg.judge.max_pairs, len(rows))
-        verdicts = judge_pairs([r["prompt"] for r in rows[:k]], [a["text"] for a in answers[0][:k]],
-                               [b["text"] for b in answers[1][:k]], pair["pos"], pair["neg"], cfg.judge)
-        result["judge"] = {"model": cfg.judge.describe(), "verdicts": verdicts,
-                           "summary": summarize_verdicts(verdicts)}
+        verdicts = judge_pairs(
+            [r["prompt"] for r in rows[:k]],
+            [a["text"] for a in answers[0][:k]],
+            [b["text"] for b in answers[1][:k]],
+            pair["pos"],
+            pair["neg"],
+            cfg.judge,
+        )
+        result["judge"] = {"model": cfg.judge.describe(), "verdicts": verdicts, "summary": summarize_verdicts(verdicts)}
     out_dir = Path(cfg.out_dir)
-    write_jsonl(out_dir / "generations.jsonl",
-                [{k: v for k, v in a.items() if k != "messages"} for arm_answers in answers for a in arm_answers])
+    write_jsonl(
+        out_dir / "generations.jsonl",
+        [{k: v for k, v in a.items() if k != "messages"} for arm_answers in answers for a in arm_answers],
+    )
     write_json(out_dir / "ab.json", {**result, "seconds": round(time.time() - started, 1)})
     report = atomic_write_text(out_dir / "ab.md", render_ab_markdown(result))
-    write_run_record(out_dir, STAGE, cfg, seeds={"seed": cfg.seed},
-                     inputs={spec.label: Path(spec.path) for spec in specs if spec.path},
-                     launch=f"wsteer eval ab --config {DEFAULT_CONFIG}")
+    write_run_record(
+        out_dir,
+        STAGE,
+        cfg,
+        seeds={"seed": cfg.seed},
+        inputs={spec.label: Path(spec.path) for spec in specs if spec.path},
+        launch=f"wsteer eval ab --config {DEFAULT_CONFIG}",
+    )
     return result, report
-

@@ -16,19 +16,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser("eval", help="alpha sweeps, metrics, A/B runs, reports")
     verbs = evaluate.add_subparsers(dest="eval_command", metavar="VERB", required=True)
 
-    sweep = verbs.add_parser("sweep", help="steer at several α in one batched pass, score trait and nuisances, "
-                                           "write the report",
-                             description="Generate with the adapter at every α and with the prompting baselines, "
-                                         "score the trait and every nuisance axis with bootstrap CIs, and write "
-                                         "summary.json, report.md and report.html.")
+    sweep = verbs.add_parser(
+        "sweep",
+        help="steer at several α in one batched pass, score trait and nuisances, write the report",
+        description="Generate with the adapter at every α and with the prompting baselines, "
+        "score the trait and every nuisance axis with bootstrap CIs, and write "
+        "summary.json, report.md and report.html.",
+    )
     sweep.add_argument("adapter", nargs="?", metavar="ADAPTER", help="adapter directory (or adapter: in the config)")
     add_config_arguments(sweep, SweepConfig, default_config=SWEEP_CONFIG)
     sweep.set_defaults(func=_sweep)
 
-    ab = verbs.add_parser("ab", help="two arms on identical prompts and seeds: paired differences, sign tests, "
-                                     "optional LLM judge",
-                          description="Compare two arms (adapter:PATH@ALPHA, merged:PATH, base, prompt:pos|neg|none) "
-                                      "answer by answer; writes ab.json and ab.md.")
+    ab = verbs.add_parser(
+        "ab",
+        help="two arms on identical prompts and seeds: paired differences, sign tests, optional LLM judge",
+        description="Compare two arms (adapter:PATH@ALPHA, merged:PATH, base, prompt:pos|neg|none) "
+        "answer by answer; writes ab.json and ab.md.",
+    )
     add_config_arguments(ab, ABConfig, default_config=AB_CONFIG)
     ab.set_defaults(func=_ab)
 
@@ -39,9 +43,11 @@ def _sweep(args: argparse.Namespace) -> int:
 
     result = run_sweep(config_from_args(args, positional="adapter"))
     dose = result.summary["dose_response"]
-    print(f"sweep: {result.generated} answers generated, {result.cached} from cache, {result.seconds:.0f} s; "
-          f"trait ρ over arm means {dose['spearman_arm_means']['rho']:.2f}, "
-          f"{len(dose['flags'])} nuisance flag(s)")
+    print(
+        f"sweep: {result.generated} answers generated, {result.cached} from cache, {result.seconds:.0f} s; "
+        f"trait ρ over arm means {dose['spearman_arm_means']['rho']:.2f}, "
+        f"{len(dose['flags'])} nuisance flag(s)"
+    )
     print(f"report: {result.report}")
     return 0
 
@@ -52,7 +58,9 @@ def _ab(args: argparse.Namespace) -> int:
 
     result, report = run_ab(config_from_args(args))
     plr = result["paired"]["plr"]
-    print(f"ab: {result['n']} paired answers; trait (PLR) A − B = {plr['mean']:+.3g} [{plr['lo']:+.3g}, "
-          f"{plr['hi']:+.3g}], sign p = {plr['sign_p']:.2g}")
+    print(
+        f"ab: {result['n']} paired answers; trait (PLR) A − B = {plr['mean']:+.3g} [{plr['lo']:+.3g}, "
+        f"{plr['hi']:+.3g}], sign p = {plr['sign_p']:.2g}"
+    )
     print(f"report: {report}")
     return 0

@@ -20,8 +20,10 @@ from wsteer.llm import LLMConfig, ask
 
 QUESTIONS = ("trait", "longer", "refuses", "hedges", "more_formal", "incoherent")
 
-JUDGE_SYSTEM = ("You compare two responses to the same prompt. Judge only what is asked, answer every question "
-                "independently, and reply with JSON only.")
+JUDGE_SYSTEM = (
+    "You compare two responses to the same prompt. Judge only what is asked, answer every question "
+    "independently, and reply with JSON only."
+)
 
 JUDGE_PROMPT = """PROMPT:
 {prompt}
@@ -56,8 +58,10 @@ class JudgeConfig(LLMConfig):
 
 def judge_messages(prompt: str, one: str, two: str, pos: str, neg: str) -> Messages:
     """The conversation asking the judge about one ordering of two answers."""
-    return [{"role": "system", "content": JUDGE_SYSTEM},
-            {"role": "user", "content": JUDGE_PROMPT.format(prompt=prompt, one=one, two=two, pos=pos, neg=neg)}]
+    return [
+        {"role": "system", "content": JUDGE_SYSTEM},
+        {"role": "user", "content": JUDGE_PROMPT.format(prompt=prompt, one=one, two=two, pos=pos, neg=neg)},
+    ]
 
 
 def parse_judgement(text: str) -> dict[str, str]:
@@ -90,8 +94,16 @@ def combine_orders(first: dict[str, str], swapped: dict[str, str]) -> dict[str, 
     return out
 
 
-def judge_pairs(prompts: Sequence[str], answers_a: Sequence[str], answers_b: Sequence[str], pos: str, neg: str,
-                cfg: JudgeConfig, model=None, tokenizer=None) -> list[dict]:
+def judge_pairs(
+    prompts: Sequence[str],
+    answers_a: Sequence[str],
+    answers_b: Sequence[str],
+    pos: str,
+    neg: str,
+    cfg: JudgeConfig,
+    model=None,
+    tokenizer=None,
+) -> list[dict]:
     """Position-swapped verdicts for each (prompt, A, B): ``{question: "A"|"B"|"tie", …, "reason"}``."""
     n = len(prompts)
     conversations = [judge_messages(p, a, b, pos, neg) for p, a, b in zip(prompts, answers_a, answers_b)]
@@ -100,8 +112,13 @@ def judge_pairs(prompts: Sequence[str], answers_a: Sequence[str], answers_b: Seq
     verdicts = []
     for first, swapped in zip(replies[:n], replies[n:]):
         one, two = parse_judgement(first), parse_judgement(swapped)
-        verdicts.append({**combine_orders(one, two), "reason": one["reason"],
-                         "unreadable": bool(one.get("unreadable") or two.get("unreadable"))})
+        verdicts.append(
+            {
+                **combine_orders(one, two),
+                "reason": one["reason"],
+                "unreadable": bool(one.get("unreadable") or two.get("unreadable")),
+            }
+        )
     return verdicts
 
 
@@ -114,8 +131,12 @@ def summarize_verdicts(verdicts: Sequence[dict]) -> dict:
         wins_a = sum(v[question] == "A" for v in verdicts)
         wins_b = sum(v[question] == "B" for v in verdicts)
         decided = wins_a + wins_b
-        out[question] = {"A": wins_a, "B": wins_b, "tie": len(verdicts) - decided,
-                         "inconsistent": sum(not v[f"{question}_consistent"] for v in verdicts),
-                         "sign_p": float(binomtest(wins_a, decided, 0.5).pvalue) if decided else 1.0}
+        out[question] = {
+            "A": wins_a,
+            "B": wins_b,
+            "tie": len(verdicts) - decided,
+            "inconsistent": sum(not v[f"{question}_consistent"] for v in verdicts),
+            "sign_p": float(binomtest(wins_a, decided, 0.5).pvalue) if decided else 1.0,
+        }
     out["unreadable"] = sum(v["unreadable"] for v in verdicts)
     return out

@@ -16,8 +16,7 @@ import numpy as np
 from wsteer.stats import bootstrap_ci, slope, spearman
 
 TRAIT_METRIC = "plr"
-NUISANCE_METRICS = ("tokens", "refusal", "hedging", "confidence", "formality", "distinct_2", "echo", "perplexity",
-                    "kl")
+NUISANCE_METRICS = ("tokens", "refusal", "hedging", "confidence", "formality", "distinct_2", "echo", "perplexity", "kl")
 
 
 def summarize_arms(rows: Sequence[dict], arms: Sequence[dict], metrics: Iterable[str], seed: int = 0) -> list[dict]:
@@ -63,8 +62,7 @@ def standardised_slope(alphas: Sequence[float], values: Sequence[float]) -> dict
     return {"slope": raw, "std_slope": std, "within_sd": sd}
 
 
-def dose_response(rows: Sequence[dict], trait: str = TRAIT_METRIC,
-                  nuisances: Sequence[str] = NUISANCE_METRICS) -> dict:
+def dose_response(rows: Sequence[dict], trait: str = TRAIT_METRIC, nuisances: Sequence[str] = NUISANCE_METRICS) -> dict:
     """Spearman ρ of the trait vs α and each metric's standardised slope over the adapter-arm rows.
 
     Flags every nuisance whose |standardised slope| exceeds the trait's. Rows need ``alpha`` and metric values.
@@ -72,8 +70,9 @@ def dose_response(rows: Sequence[dict], trait: str = TRAIT_METRIC,
     adapter_rows = [r for r in rows if r.get("alpha") is not None]
 
     def series(metric: str) -> tuple[list[float], list[float]]:
-        pairs = [(r["alpha"], r[metric]) for r in adapter_rows
-                 if r.get(metric) is not None and math.isfinite(r[metric])]
+        pairs = [
+            (r["alpha"], r[metric]) for r in adapter_rows if r.get(metric) is not None and math.isfinite(r[metric])
+        ]
         return [a for a, _ in pairs], [v for _, v in pairs]
 
     trait_alphas, trait_values = series(trait)
@@ -86,8 +85,15 @@ def dose_response(rows: Sequence[dict], trait: str = TRAIT_METRIC,
         info = standardised_slope(alphas, values)
         slopes[metric] = info
         if math.isfinite(trait_slope["std_slope"]) and abs(info["std_slope"]) > abs(trait_slope["std_slope"]):
-            flags.append(f"{metric} moves more than the trait with α ({info['std_slope']:+.3g} vs "
-                         f"{trait_slope['std_slope']:+.3g} within-arm SDs per unit α): the adapter may encode "
-                         f"{metric} rather than the trait")
-    return {"trait": trait, "spearman": spearman(trait_alphas, trait_values), "trait_slope": trait_slope,
-            "slopes": slopes, "flags": flags}
+            flags.append(
+                f"{metric} moves more than the trait with α ({info['std_slope']:+.3g} vs "
+                f"{trait_slope['std_slope']:+.3g} within-arm SDs per unit α): the adapter may encode "
+                f"{metric} rather than the trait"
+            )
+    return {
+        "trait": trait,
+        "spearman": spearman(trait_alphas, trait_values),
+        "trait_slope": trait_slope,
+        "slopes": slopes,
+        "flags": flags,
+    }

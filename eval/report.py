@@ -35,8 +35,11 @@ METRIC_LABELS = {
     "perplexity": "base-model perplexity",
     "kl": "KL to base (nats/token)",
 }
-BASELINE_STYLES = {"pos": ("tab:green", "pos persona prompt"), "neg": ("tab:red", "neg persona prompt"),
-                   "none": ("tab:gray", "no persona")}
+BASELINE_STYLES = {
+    "pos": ("tab:green", "pos persona prompt"),
+    "neg": ("tab:red", "neg persona prompt"),
+    "none": ("tab:gray", "no persona"),
+}
 
 
 # --------------------------------------------------------------------------------------------- plots
@@ -102,7 +105,7 @@ def nuisance_plot(summary: dict) -> str:
     fig, axes = plt.subplots(rows, columns, figsize=(11, 2.8 * rows), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
         _draw_metric(ax, summary, metric)
-    for ax in list(axes.flat)[len(metrics):]:
+    for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
     fig.tight_layout()
     try:
@@ -134,8 +137,10 @@ def _dose_lines(summary: dict) -> list[str]:
     lines = []
     rho = (dose.get("spearman") or {}).get("rho")
     if rho is not None:
-        lines.append(f"Spearman ρ(trait, α) = {rho:.3f} (p = {dose['spearman'].get('p', float('nan')):.2g}, "
-                     f"n = {dose['spearman'].get('n')})")
+        lines.append(
+            f"Spearman ρ(trait, α) = {rho:.3f} (p = {dose['spearman'].get('p', float('nan')):.2g}, "
+            f"n = {dose['spearman'].get('n')})"
+        )
     trait = dose.get("trait_slope")
     if trait:
         lines.append(f"trait: slope {trait['slope']:.3g} per unit α, standardised {trait['std_slope']:.3g}")
@@ -173,18 +178,28 @@ def render_markdown(summary: dict, generations: Sequence[dict]) -> str:
     """The Markdown report."""
     pair = summary.get("pair", {})
     lines = [f"# Steering report: {pair.get('pos', '?')} ↔ {pair.get('neg', '?')}", ""]
-    lines += [f"- adapter: `{summary.get('adapter')}`", f"- model: `{summary.get('model')}`",
-              f"- template: `{pair.get('template')}`", f"- prompts: {summary.get('n_prompts')}, "
-              f"samples per prompt: {summary.get('samples_per_prompt')}", ""]
+    lines += [
+        f"- adapter: `{summary.get('adapter')}`",
+        f"- model: `{summary.get('model')}`",
+        f"- template: `{pair.get('template')}`",
+        f"- prompts: {summary.get('n_prompts')}, samples per prompt: {summary.get('samples_per_prompt')}",
+        "",
+    ]
     flags = (summary.get("dose_response") or {}).get("flags") or []
     lines += ["## Dose-response", "", *[f"- {line}" for line in _dose_lines(summary)], ""]
-    lines += ["**Warnings:**", *[f"- ⚠ {flag}" for flag in flags], ""] if flags else ["No nuisance axis moved "
-                                                                                       "more than the trait.", ""]
+    lines += (
+        ["**Warnings:**", *[f"- ⚠ {flag}" for flag in flags], ""]
+        if flags
+        else ["No nuisance axis moved more than the trait.", ""]
+    )
     leak = summary.get("leak") or {}
     if leak:
-        lines += [f"Persona-word leak rate: {leak.get('filtered_rate', float('nan')):.3f} with the vocabulary "
-                  f"filter, {leak.get('unfiltered_rate', float('nan')):.3f} without it "
-                  f"(n = {leak.get('n_unfiltered')}).", ""]
+        lines += [
+            f"Persona-word leak rate: {leak.get('filtered_rate', float('nan')):.3f} with the vocabulary "
+            f"filter, {leak.get('unfiltered_rate', float('nan')):.3f} without it "
+            f"(n = {leak.get('n_unfiltered')}).",
+            "",
+        ]
     header, rows = _metric_rows(summary)
     lines += ["## Metrics per arm (mean [95% CI])", "", _markdown_table(header, rows), ""]
     arms, grid = generation_grid(generations, summary)
@@ -200,8 +215,8 @@ def _highlight_echo(text: str, terms: Sequence[str]) -> str:
     """HTML-escaped text with persona-echo sentences wrapped in <mark>."""
     pieces, cursor = [], 0
     for sentence in find_persona_echo(text, terms):
-        pieces.append(html.escape(text[cursor:sentence.start]))
-        pieces.append(f"<mark title='persona echo'>{html.escape(text[sentence.start:sentence.end])}</mark>")
+        pieces.append(html.escape(text[cursor : sentence.start]))
+        pieces.append(f"<mark title='persona echo'>{html.escape(text[sentence.start : sentence.end])}</mark>")
         cursor = sentence.end
     pieces.append(html.escape(text[cursor:]))
     return "".join(pieces).replace("\n", "<br>")
@@ -232,28 +247,35 @@ def render_html(summary: dict, generations: Sequence[dict], terms: Sequence[str]
     """The self-contained HTML report (no external files or network)."""
     pair = summary.get("pair", {})
     esc = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>wsteer report: {esc(pair.get('pos', ''))}"
-             f"</title><style>{_CSS}</style></head><body>",
-             f"<h1>Steering report: {esc(pair.get('pos', '?'))} ↔ {esc(pair.get('neg', '?'))}</h1>",
-             f"<p>adapter <code>{esc(str(summary.get('adapter')))}</code> · model "
-             f"<code>{esc(str(summary.get('model')))}</code> · template <code>{esc(str(pair.get('template')))}"
-             f"</code> · {summary.get('n_prompts')} prompts × {summary.get('samples_per_prompt')} samples</p>",
-             "<h2>Trait vs α</h2>",
-             f"<img class='plot' alt='trait vs alpha' src='data:image/png;base64,{trait_plot(summary)}'>",
-             "<h2>Nuisance panel</h2>",
-             f"<img class='plot' alt='nuisance metrics vs alpha' src='data:image/png;base64,"
-             f"{nuisance_plot(summary)}'>",
-             "<h2>Dose-response</h2><ul>", *[f"<li>{esc(line)}</li>" for line in _dose_lines(summary)], "</ul>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>wsteer report: {esc(pair.get('pos', ''))}"
+        f"</title><style>{_CSS}</style></head><body>",
+        f"<h1>Steering report: {esc(pair.get('pos', '?'))} ↔ {esc(pair.get('neg', '?'))}</h1>",
+        f"<p>adapter <code>{esc(str(summary.get('adapter')))}</code> · model "
+        f"<code>{esc(str(summary.get('model')))}</code> · template <code>{esc(str(pair.get('template')))}"
+        f"</code> · {summary.get('n_prompts')} prompts × {summary.get('samples_per_prompt')} samples</p>",
+        "<h2>Trait vs α</h2>",
+        f"<img class='plot' alt='trait vs alpha' src='data:image/png;base64,{trait_plot(summary)}'>",
+        "<h2>Nuisance panel</h2>",
+        f"<img class='plot' alt='nuisance metrics vs alpha' src='data:image/png;base64,{nuisance_plot(summary)}'>",
+        "<h2>Dose-response</h2><ul>",
+        *[f"<li>{esc(line)}</li>" for line in _dose_lines(summary)],
+        "</ul>",
+    ]
     flags = (summary.get("dose_response") or {}).get("flags") or []
     parts += [f"<p class='warn'>⚠ {esc(flag)}</p>" for flag in flags] or [
-        "<p>No nuisance axis moved more than the trait.</p>"]
+        "<p>No nuisance axis moved more than the trait.</p>"
+    ]
     header, rows = _metric_rows(summary)
     parts += ["<h2>Metrics per arm (mean [95% CI])</h2><table><tr>", *[f"<th>{esc(h)}</th>" for h in header], "</tr>"]
     parts += ["<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows]
     parts += ["</table>"]
     arms, grid = generation_grid(generations, summary)
-    parts += ["<h2>Generations (persona echo highlighted)</h2><table><tr><th>prompt</th>",
-              *[f"<th>{esc(arm)}</th>" for arm in arms], "</tr>"]
+    parts += [
+        "<h2>Generations (persona echo highlighted)</h2><table><tr><th>prompt</th>",
+        *[f"<th>{esc(arm)}</th>" for arm in arms],
+        "</tr>",
+    ]
     for prompt, texts in grid:
         cells = "".join(f"<td class='gen'>{_highlight_echo(text, terms)}</td>" for text in texts)
         parts.append(f"<tr><td class='gen'>{esc(prompt)}</td>{cells}</tr>")

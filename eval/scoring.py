@@ -33,23 +33,39 @@ def base_context(model) -> AbstractContextManager:
     return scaled_adapter(model, 0.0) if isinstance(model, PeftModel) else contextlib.nullcontext()
 
 
-def _completion_logprobs(model, tokenizer, conversations: Sequence[Messages], completions: Sequence[list[int]],
-                         context: AbstractContextManager) -> list:
+def _completion_logprobs(
+    model,
+    tokenizer,
+    conversations: Sequence[Messages],
+    completions: Sequence[list[int]],
+    context: AbstractContextManager,
+) -> list:
     """fp32 log-softmax [n_i, V] at the positions that predict each completion's tokens, under ``context``."""
     import torch
 
     device = next(model.parameters()).device
     prompts = [encode_prompt(tokenizer, messages) for messages in conversations]
-    input_ids, attention_mask = pad_batch([p + c for p, c in zip(prompts, completions)], tokenizer.pad_token_id,
-                                          side="right")  # [B, T]
+    input_ids, attention_mask = pad_batch(
+        [p + c for p, c in zip(prompts, completions)], tokenizer.pad_token_id, side="right"
+    )  # [B, T]
     with torch.inference_mode(), context:
         logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits  # [B, T, V]
-    return [torch.log_softmax(logits[row, len(p) - 1:len(p) - 1 + len(c)].float(), dim=-1).cpu()  # [n, V]
-            for row, (p, c) in enumerate(zip(prompts, completions))]
+    return [
+        torch.log_softmax(logits[row, len(p) - 1 : len(p) - 1 + len(c)].float(), dim=-1).cpu()  # [n, V]
+        for row, (p, c) in enumerate(zip(prompts, completions))
+    ]
 
 
-def kl_to_base(arm_model, arm_context: RowContext, base_model, tokenizer, conversations: Sequence[Messages],
-               prompts: Sequence[str], texts: Sequence[str], batch_size: int = 16) -> list[float]:
+def kl_to_base(
+    arm_model,
+    arm_context: RowContext,
+    base_model,
+    tokenizer,
+    conversations: Sequence[Messages],
+    prompts: Sequence[str],
+    texts: Sequence[str],
+    batch_size: int = 16,
+) -> list[float]:
     """Mean per-token KL(arm ‖ base) of each text; NaN for empty texts.
 
     Args:
@@ -62,10 +78,14 @@ def kl_to_base(arm_model, arm_context: RowContext, base_model, tokenizer, conver
     for start in range(0, len(texts), batch_size):
         end = min(start + batch_size, len(texts))
         completions = [encode_completion(tokenizer, t) for t in texts[start:end]]
-        arm = _completion_logprobs(arm_model, tokenizer, conversations[start:end], completions,
-                                   arm_context(start, end))
-        base = _completion_logprobs(base_model, tokenizer, [build_messages(p) for p in prompts[start:end]],
-                                    completions, base_context(base_model))
+        arm = _completion_logprobs(arm_model, tokenizer, conversations[start:end], completions, arm_context(start, end))
+        base = _completion_logprobs(
+            base_model,
+            tokenizer,
+            [build_messages(p) for p in prompts[start:end]],
+            completions,
+            base_context(base_model),
+        )
         for log_arm, log_base in zip(arm, base):
             if log_arm.shape[0] == 0:
                 results.append(math.nan)
@@ -75,8 +95,16 @@ def kl_to_base(arm_model, arm_context: RowContext, base_model, tokenizer, conver
     return results
 
 
-def base_scores(base_model, tokenizer, prompts: Sequence[str], texts: Sequence[str], pos: str, neg: str,
-                template: str, batch_size: int = 16) -> list[dict[str, float]]:
+def base_scores(
+    base_model,
+    tokenizer,
+    prompts: Sequence[str],
+    texts: Sequence[str],
+    pos: str,
+    neg: str,
+    template: str,
+    batch_size: int = 16,
+) -> list[dict[str, float]]:
     """``{"plr", "perplexity"}`` of each text, judged by the base model."""
     with base_context(base_model):
         plr = persona_log_likelihood_ratio(base_model, tokenizer, prompts, texts, template, pos, neg, batch_size)

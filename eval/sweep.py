@@ -53,23 +53,33 @@ class SweepConfig:
     pos: str | None = option(None, "Positive persona; default: steering.json's.")
     neg: str | None = option(None, "Negative persona; default: steering.json's.")
     template: str | None = option(None, "System-prompt template; default: steering.json's.")
-    alphas: list[float] = option(help="Steering coefficients (0 = base).", factory=lambda: [-2.0, -1.0, 0.0, 1.0,
-                                                                                             2.0])
+    alphas: list[float] = option(help="Steering coefficients (0 = base).", factory=lambda: [-2.0, -1.0, 0.0, 1.0, 2.0])
     baselines: list[Literal["pos", "neg", "none"]] = option(
         help="Prompting baselines, adapter off: pos / neg persona system prompt, no persona.",
-        factory=lambda: ["pos", "neg", "none"])
-    prompts: PromptSource = option(help="Eval prompts (default: the held-out split of the built-in suite).",
-                                   factory=lambda: PromptSource(split="heldout", limit=24))
+        factory=lambda: ["pos", "neg", "none"],
+    )
+    prompts: PromptSource = option(
+        help="Eval prompts (default: the held-out split of the built-in suite).",
+        factory=lambda: PromptSource(split="heldout", limit=24),
+    )
     samples_per_prompt: int = option(1, "Answers per prompt and arm, each with its own seed.")
     seed: int = option(0, "Base seed; every arm answers a (prompt, sample) with the same derived seed.")
-    sampling: SamplingConfig = option(help="Decoding settings, identical for every arm.",
-                                      factory=lambda: SamplingConfig(max_new_tokens=64, temperature=0.7))
-    vocabulary: VocabularyFilter = option(help="Persona-vocabulary filter applied to every arm.",
-                                          factory=lambda: VocabularyFilter(mode="ban"))
-    leak_check_prompts: int = option(8, "Prompts also answered with the filter off (every arm but α = 0 / no "
-                                        "persona), to measure the leak rate without it. 0 = skip.")
-    heldout_pairs: str | None = option(None, "Curated pairs JSONL (prompts disjoint from training) for the held-out "
-                                             "preference margin per arm; null = skip.")
+    sampling: SamplingConfig = option(
+        help="Decoding settings, identical for every arm.",
+        factory=lambda: SamplingConfig(max_new_tokens=64, temperature=0.7),
+    )
+    vocabulary: VocabularyFilter = option(
+        help="Persona-vocabulary filter applied to every arm.", factory=lambda: VocabularyFilter(mode="ban")
+    )
+    leak_check_prompts: int = option(
+        8,
+        "Prompts also answered with the filter off (every arm but α = 0 / no "
+        "persona), to measure the leak rate without it. 0 = skip.",
+    )
+    heldout_pairs: str | None = option(
+        None,
+        "Curated pairs JSONL (prompts disjoint from training) for the held-out preference margin per arm; null = skip.",
+    )
     heldout_limit: int = option(32, "At most this many held-out pairs.")
     kl: bool = option(True, "Score KL to the base model (two extra forward passes per answer).")
     batch_size: int = option(16, "Rows per generate / scoring batch.")
@@ -130,10 +140,19 @@ def plan_rows(cfg: SweepConfig, arms: list[Arm], prompts: list, pair: dict) -> l
             for arm in arms:
                 persona = personas[arm.persona] if arm.kind == "prompt" else None
                 system = fill_template(pair["template"], persona) if persona else None
-                base = {"arm": arm.name, "kind": arm.kind, "alpha": arm.alpha, "persona": arm.persona,
-                        "scale": arm.alpha if arm.kind == "adapter" else 0.0, "prompt_id": prompt.id,
-                        "prompt": prompt.prompt, "domain": prompt.domain, "sample": sample, "seed": seed,
-                        "messages": build_messages(prompt.prompt, system)}
+                base = {
+                    "arm": arm.name,
+                    "kind": arm.kind,
+                    "alpha": arm.alpha,
+                    "persona": arm.persona,
+                    "scale": arm.alpha if arm.kind == "adapter" else 0.0,
+                    "prompt_id": prompt.id,
+                    "prompt": prompt.prompt,
+                    "domain": prompt.domain,
+                    "sample": sample,
+                    "seed": seed,
+                    "messages": build_messages(prompt.prompt, system),
+                }
                 filtering = cfg.vocabulary.mode != "off"
                 rows.append({**base, "filtered": filtering})
                 is_base = base["scale"] == 0.0 and persona is None
@@ -143,26 +162,41 @@ def plan_rows(cfg: SweepConfig, arms: list[Arm], prompts: list, pair: dict) -> l
 
 
 def _generation_key(row: dict, fingerprint: dict, cfg: SweepConfig, terms: list[str]) -> str:
-    return sha256_json({"model": fingerprint, "scale": row["scale"], "messages": row["messages"],
-                        "seed": row["seed"], "sampling": dataclasses.asdict(cfg.sampling),
-                        "filter": {"mode": cfg.vocabulary.mode, "penalty": cfg.vocabulary.penalty, "terms": terms}
-                        if row["filtered"] else None})
+    return sha256_json(
+        {
+            "model": fingerprint,
+            "scale": row["scale"],
+            "messages": row["messages"],
+            "seed": row["seed"],
+            "sampling": dataclasses.asdict(cfg.sampling),
+            "filter": {"mode": cfg.vocabulary.mode, "penalty": cfg.vocabulary.penalty, "terms": terms}
+            if row["filtered"]
+            else None,
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------- running
 def _resolve_pair(cfg: SweepConfig, info) -> dict:
-    pair = {"pos": cfg.pos or (info.pos if info else None), "neg": cfg.neg or (info.neg if info else None),
-            "template": cfg.template or (info.template if info else None)}
+    pair = {
+        "pos": cfg.pos or (info.pos if info else None),
+        "neg": cfg.neg or (info.neg if info else None),
+        "template": cfg.template or (info.template if info else None),
+    }
     missing = [k for k, v in pair.items() if not v]
     if missing:
-        raise WsteerError(f"the adapter has no steering.json, so {', '.join(missing)} must be given",
-                          where="adapter", fix=f"pass {missing[0]}=… on the command line or in the config")
+        raise WsteerError(
+            f"the adapter has no steering.json, so {', '.join(missing)} must be given",
+            where="adapter",
+            fix=f"pass {missing[0]}=… on the command line or in the config",
+        )
     fill_template(pair["template"], pair["pos"])  # validates the {persona} slot
     return pair
 
 
-def _generate_missing(model, tokenizer, cfg: SweepConfig, rows: list[dict], log: JsonlAppendLog,
-                      terms: list[str]) -> int:
+def _generate_missing(
+    model, tokenizer, cfg: SweepConfig, rows: list[dict], log: JsonlAppendLog, terms: list[str]
+) -> int:
     """Generate rows whose key is not in the cache log; append each chunk as it finishes. Returns the count."""
     from wsteer.leak import PersonaVocabularyProcessor
     from wsteer.lora import per_row_adapter_scale
@@ -172,8 +206,9 @@ def _generate_missing(model, tokenizer, cfg: SweepConfig, rows: list[dict], log:
     for row in rows:
         if row["key"] not in cached and row["key"] not in seen:
             seen.add(row["key"])
-            todo.append(GenerationRequest(row["messages"], seed=row["seed"],
-                                          tag=(row["key"], row["scale"], row["filtered"])))
+            todo.append(
+                GenerationRequest(row["messages"], seed=row["seed"], tag=(row["key"], row["scale"], row["filtered"]))
+            )
     if not todo:
         return 0
     backend = HFBackend(model, tokenizer, batch_size=cfg.batch_size)
@@ -193,16 +228,19 @@ def _generate_missing(model, tokenizer, cfg: SweepConfig, rows: list[dict], log:
     chunk = cfg.batch_size * 2  # append to the cache every two batches, so a kill loses little
     with tqdm(total=len(todo), desc="sweep: generate", unit="row") as bar:
         for start in range(0, len(todo), chunk):
-            for g in backend.generate(todo[start:start + chunk], cfg.sampling, logits_processors=processors,
-                                      batch_hook=scales):
-                log.append({"key": g.request.tag[0], "text": g.text, "tokens": len(g.token_ids),
-                            "finish": g.finish_reason})
-            bar.update(len(todo[start:start + chunk]))
+            for g in backend.generate(
+                todo[start : start + chunk], cfg.sampling, logits_processors=processors, batch_hook=scales
+            ):
+                log.append(
+                    {"key": g.request.tag[0], "text": g.text, "tokens": len(g.token_ids), "finish": g.finish_reason}
+                )
+            bar.update(len(todo[start : start + chunk]))
     return len(todo)
 
 
-def _score_missing(model, tokenizer, cfg: SweepConfig, rows: list[dict], pair: dict, terms: list[str],
-                   log: JsonlAppendLog) -> None:
+def _score_missing(
+    model, tokenizer, cfg: SweepConfig, rows: list[dict], pair: dict, terms: list[str], log: JsonlAppendLog
+) -> None:
     """Score rows whose (generation key, score version) is not in the score cache."""
     from wsteer.lora import per_row_adapter_scale
 
@@ -217,19 +255,29 @@ def _score_missing(model, tokenizer, cfg: SweepConfig, rows: list[dict], pair: d
     chunk = cfg.batch_size * 4
     with tqdm(total=len(todo), desc="sweep: score", unit="row", disable=not todo) as bar:
         for start in range(0, len(todo), chunk):
-            part = todo[start:start + chunk]
+            part = todo[start : start + chunk]
             prompts, texts = [r["prompt"] for r in part], [r["text"] for r in part]
-            scores = base_scores(model, tokenizer, prompts, texts, pair["pos"], pair["neg"], pair["template"],
-                                 cfg.batch_size)
+            scores = base_scores(
+                model, tokenizer, prompts, texts, pair["pos"], pair["neg"], pair["template"], cfg.batch_size
+            )
             scales = [r["scale"] for r in part]
-            kls = (kl_to_base(model, lambda a, b, scales=scales: per_row_adapter_scale(model, scales[a:b]), model,
-                              tokenizer,
-                              [r["messages"] for r in part], prompts, texts, cfg.batch_size)
-                   if cfg.kl else [math.nan] * len(part))
+            kls = (
+                kl_to_base(
+                    model,
+                    lambda a, b, scales=scales: per_row_adapter_scale(model, scales[a:b]),
+                    model,
+                    tokenizer,
+                    [r["messages"] for r in part],
+                    prompts,
+                    texts,
+                    cfg.batch_size,
+                )
+                if cfg.kl
+                else [math.nan] * len(part)
+            )
             for row, score, kl in zip(part, scores, kls):
                 score["kl"] = kl
-                log.append({"key": row["key"], "version": SCORE_VERSION, **score,
-                            **text_metrics(row["text"], terms)})
+                log.append({"key": row["key"], "version": SCORE_VERSION, **score, **text_metrics(row["text"], terms)})
             bar.update(len(part))
 
 
@@ -240,17 +288,17 @@ def heldout_margins(model, tokenizer, cfg: SweepConfig, arms: list[Arm], pair: d
     from wsteer.records import PairRecord
     from wsteer.scoring import preference_margins
 
-    records = read_jsonl(cfg.heldout_pairs, PairRecord)[:cfg.heldout_limit]
+    records = read_jsonl(cfg.heldout_pairs, PairRecord)[: cfg.heldout_limit]
     prompts, cho, rej = ([r[k] for r in records] for k in ("prompt", "cho", "rej"))
     out = []
     for arm in arms:
         persona = {"pos": pair["pos"], "neg": pair["neg"]}.get(arm.persona or "none")
         system = fill_template(pair["template"], persona) if persona else None
         with scaled_adapter(model, arm.alpha if arm.kind == "adapter" else 0.0):
-            margins = preference_margins(model, tokenizer, prompts, cho, rej, system=system,
-                                         batch_size=cfg.batch_size)
-        out += [{"arm": arm.name, "alpha": arm.alpha, "pair_id": r["id"], "margin": m}
-                for r, m in zip(records, margins)]
+            margins = preference_margins(model, tokenizer, prompts, cho, rej, system=system, batch_size=cfg.batch_size)
+        out += [
+            {"arm": arm.name, "alpha": arm.alpha, "pair_id": r["id"], "margin": m} for r, m in zip(records, margins)
+        ]
     return out
 
 
@@ -260,34 +308,60 @@ def leak_rates(rows: list[dict]) -> dict:
     filtered = [r for r in rows if r["filtered"] and (r["arm"], r["prompt_id"], r["sample"]) in unfiltered]
     if not unfiltered:
         return {}
-    return {"filtered_rate": sum(r["leak"] for r in filtered) / max(1, len(filtered)),
-            "unfiltered_rate": sum(r["leak"] for r in unfiltered.values()) / len(unfiltered),
-            "n_unfiltered": len(unfiltered)}
+    return {
+        "filtered_rate": sum(r["leak"] for r in filtered) / max(1, len(filtered)),
+        "unfiltered_rate": sum(r["leak"] for r in unfiltered.values()) / len(unfiltered),
+        "n_unfiltered": len(unfiltered),
+    }
 
 
-def summarize(cfg: SweepConfig, arms: list[Arm], rows: list[dict], margin_rows: list[dict], pair: dict,
-              adapter: str, model_name: str, n_prompts: int) -> dict:
+def summarize(
+    cfg: SweepConfig,
+    arms: list[Arm],
+    rows: list[dict],
+    margin_rows: list[dict],
+    pair: dict,
+    adapter: str,
+    model_name: str,
+    n_prompts: int,
+) -> dict:
     """The sweep summary the report and the demo read."""
     filtered = [r for r in rows if r["filtered"] or cfg.vocabulary.mode == "off"]
-    arm_dicts = summarize_arms(filtered + margin_rows, [dataclasses.asdict(a) for a in arms], ALL_METRICS,
-                               seed=cfg.seed)
+    arm_dicts = summarize_arms(
+        filtered + margin_rows, [dataclasses.asdict(a) for a in arms], ALL_METRICS, seed=cfg.seed
+    )
     adapter_rows = [r for r in filtered if r["kind"] == "adapter"]
     dose = dose_response(adapter_rows, TRAIT_METRIC, NUISANCE_METRICS)
     adapter_arms = [a for a in arm_dicts if a["kind"] == "adapter" and TRAIT_METRIC in a["metrics"]]
-    dose["spearman_arm_means"] = spearman([a["alpha"] for a in adapter_arms],
-                                          [a["metrics"][TRAIT_METRIC]["mean"] for a in adapter_arms])
-    dose["spearman_margin"] = spearman([r["alpha"] for r in margin_rows if r["alpha"] is not None],
-                                       [r["margin"] for r in margin_rows if r["alpha"] is not None])
-    base_tokens = next((a["metrics"].get("tokens", {}).get("mean") for a in arm_dicts
-                        if a["kind"] == "adapter" and a["alpha"] == 0.0), None)
+    dose["spearman_arm_means"] = spearman(
+        [a["alpha"] for a in adapter_arms], [a["metrics"][TRAIT_METRIC]["mean"] for a in adapter_arms]
+    )
+    dose["spearman_margin"] = spearman(
+        [r["alpha"] for r in margin_rows if r["alpha"] is not None],
+        [r["margin"] for r in margin_rows if r["alpha"] is not None],
+    )
+    base_tokens = next(
+        (a["metrics"].get("tokens", {}).get("mean") for a in arm_dicts if a["kind"] == "adapter" and a["alpha"] == 0.0),
+        None,
+    )
     for arm in arm_dicts:
         tokens = arm["metrics"].get("tokens", {}).get("mean")
         arm["length_ratio"] = tokens / base_tokens if tokens and base_tokens else None
-    return {"stage": STAGE, "pair": pair, "adapter": adapter, "model": model_name, "n_prompts": n_prompts,
-            "samples_per_prompt": cfg.samples_per_prompt, "alphas": sorted(dict.fromkeys(cfg.alphas)),
-            "sampling": dataclasses.asdict(cfg.sampling), "vocabulary_filter": cfg.vocabulary.mode,
-            "arms": arm_dicts, "dose_response": dose, "leak": leak_rates(rows),
-            "heldout_pairs": len({r["pair_id"] for r in margin_rows})}
+    return {
+        "stage": STAGE,
+        "pair": pair,
+        "adapter": adapter,
+        "model": model_name,
+        "n_prompts": n_prompts,
+        "samples_per_prompt": cfg.samples_per_prompt,
+        "alphas": sorted(dict.fromkeys(cfg.alphas)),
+        "sampling": dataclasses.asdict(cfg.sampling),
+        "vocabulary_filter": cfg.vocabulary.mode,
+        "arms": arm_dicts,
+        "dose_response": dose,
+        "leak": leak_rates(rows),
+        "heldout_pairs": len({r["pair_id"] for r in margin_rows}),
+    }
 
 
 def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
@@ -309,33 +383,43 @@ def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
     arms = build_arms(cfg)
     rows = plan_rows(cfg, arms, prompts, pair)
     base_path = Path(model.wsteer_source["path"]) if hasattr(model, "wsteer_source") else None
-    fingerprint = {"base": weights_fingerprint(base_path) if base_path else None,
-                   "adapter": sha256_path(Path(cfg.adapter) / "adapter_model.safetensors")}
+    fingerprint = {
+        "base": weights_fingerprint(base_path) if base_path else None,
+        "adapter": sha256_path(Path(cfg.adapter) / "adapter_model.safetensors"),
+    }
     for row in rows:
         row["key"] = _generation_key(row, fingerprint, cfg, terms)
     with JsonlAppendLog(out_dir / "cache" / "generations.jsonl") as gen_log:
         generated = _generate_missing(model, tokenizer, cfg, rows, gen_log, terms)
         texts = {r["key"]: r for r in gen_log.records}
     for row in rows:
-        row.update(text=texts[row["key"]]["text"], tokens=texts[row["key"]]["tokens"],
-                   finish=texts[row["key"]]["finish"])
+        row.update(
+            text=texts[row["key"]]["text"], tokens=texts[row["key"]]["tokens"], finish=texts[row["key"]]["finish"]
+        )
     with JsonlAppendLog(out_dir / "cache" / "scores.jsonl") as score_log:
         _score_missing(model, tokenizer, cfg, rows, pair, terms, score_log)
         scores = {r["key"]: r for r in score_log.records if r.get("version") == SCORE_VERSION}
     for row in rows:
         row.update({k: v for k, v in scores[row["key"]].items() if k not in ("key", "version")})
     margin_rows = heldout_margins(model, tokenizer, cfg, arms, pair) if cfg.heldout_pairs else []
-    summary = summarize(cfg, arms, rows, margin_rows, pair, str(cfg.adapter),
-                        info.base_model if info else str(cfg.base), len(prompts))
+    summary = summarize(
+        cfg, arms, rows, margin_rows, pair, str(cfg.adapter), info.base_model if info else str(cfg.base), len(prompts)
+    )
     write_jsonl(out_dir / "generations.jsonl", [{k: v for k, v in r.items() if k != "messages"} for r in rows])
     write_json(out_dir / "summary.json", summary)
     report = write_report(out_dir, summary, rows, terms)
     inputs = {"adapter": Path(cfg.adapter)}
     if cfg.heldout_pairs:
         inputs["heldout_pairs"] = Path(cfg.heldout_pairs)
-    write_run_record(out_dir, STAGE, cfg, seeds={"seed": cfg.seed}, inputs=inputs,
-                     extra={"generated": generated, "rows": len(rows)},
-                     launch=f"wsteer eval sweep --config {DEFAULT_CONFIG} {cfg.adapter}")
-    return SweepResult(out_dir, summary, report, generated, len({r["key"] for r in rows}) - generated,
-                       round(time.time() - started, 1))
-
+    write_run_record(
+        out_dir,
+        STAGE,
+        cfg,
+        seeds={"seed": cfg.seed},
+        inputs=inputs,
+        extra={"generated": generated, "rows": len(rows)},
+        launch=f"wsteer eval sweep --config {DEFAULT_CONFIG} {cfg.adapter}",
+    )
+    return SweepResult(
+        out_dir, summary, report, generated, len({r["key"] for r in rows}) - generated, round(time.time() - started, 1)
+    )

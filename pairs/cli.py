@@ -20,18 +20,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # --------------------------------------------------------------------------------------------- pairs lint
 def _add_lint(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser(
-        "lint", help="mirror-test persona pairs: aligned word diff and findings",
+        "lint",
+        help="mirror-test persona pairs: aligned word diff and findings",
         description="The mirror test: every clause of pos needs a counterpart in neg that flips only the pole. "
-                    "Prints an aligned word diff and findings (rule, severity, fix). Exit 1 if any finding is an "
-                    "error, 0 otherwise.")
+        "Prints an aligned word diff and findings (rule, severity, fix). Exit 1 if any finding is an "
+        "error, 0 otherwise.",
+    )
     parser.add_argument("file", nargs="?", metavar="FILE", help="pairs file (YAML or JSONL) to lint")
     parser.add_argument("--pos", metavar="TEXT", help="pos persona (with --neg, instead of FILE)")
     parser.add_argument("--neg", metavar="TEXT", help="neg persona (with --pos)")
     parser.add_argument("--ids", metavar="ID,…", help="only these pair ids of FILE")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the human table")
-    parser.add_argument("--second-opinion", metavar="YAML",
-                        help="also ask a model (SecondOpinionConfig keys: backend, base_url, model, api_key_env, "
-                             "local, …); off unless given")
+    parser.add_argument(
+        "--second-opinion",
+        metavar="YAML",
+        help="also ask a model (SecondOpinionConfig keys: backend, base_url, model, api_key_env, "
+        "local, …); off unless given",
+    )
     parser.set_defaults(func=_lint_cli)
 
 
@@ -42,8 +47,11 @@ def _lint_cli(args: argparse.Namespace) -> int:
     from wsteer.io import to_json
 
     if args.file and (args.pos or args.neg):
-        raise WsteerError("give either FILE or --pos/--neg, not both", where="wsteer pairs lint",
-                          fix="drop FILE or the --pos/--neg flags")
+        raise WsteerError(
+            "give either FILE or --pos/--neg, not both",
+            where="wsteer pairs lint",
+            fix="drop FILE or the --pos/--neg flags",
+        )
     if args.file:
         pairs = load_pairs(args.file)
         if args.ids:
@@ -51,8 +59,9 @@ def _lint_cli(args: argparse.Namespace) -> int:
     elif args.pos and args.neg:
         pairs = [PersonaPair(id="pair", pos=args.pos, neg=args.neg)]
     else:
-        raise WsteerError("nothing to lint", where="wsteer pairs lint",
-                          fix="pass a pairs FILE, or both --pos TEXT and --neg TEXT")
+        raise WsteerError(
+            "nothing to lint", where="wsteer pairs lint", fix="pass a pairs FILE, or both --pos TEXT and --neg TEXT"
+        )
     reports = lint_pairs(pairs)
     if args.second_opinion:
         from pairs.second_opinion import SecondOpinionConfig, add_second_opinions
@@ -60,9 +69,16 @@ def _lint_cli(args: argparse.Namespace) -> int:
 
         add_second_opinions(reports, load_config(SecondOpinionConfig, args.second_opinion))
     if args.json:
-        print(to_json({"pairs": [r.to_dict() for r in reports],
-                       "errors": sum(len(r.errors) for r in reports),
-                       "warnings": sum(len(r.warnings) for r in reports)}, indent=2))
+        print(
+            to_json(
+                {
+                    "pairs": [r.to_dict() for r in reports],
+                    "errors": sum(len(r.errors) for r in reports),
+                    "warnings": sum(len(r.warnings) for r in reports),
+                },
+                indent=2,
+            )
+        )
     else:
         print(format_reports(reports))
     return 1 if any(r.errors for r in reports) else 0
@@ -74,10 +90,12 @@ def _add_screen(verbs: argparse._SubParsersAction) -> None:
     from wsteer.cli import add_config_arguments
 
     parser = verbs.add_parser(
-        "screen", help="screen templates x pairs x prompts on a model (judge-free, bootstrap CIs)",
+        "screen",
+        help="screen templates x pairs x prompts on a model (judge-free, bootstrap CIs)",
         description="Answer each prompt under the pos and the neg persona (same seed) for every template x pair "
-                    "of matching form, then rank by on-axis persona log-likelihood ratio minus off-axis "
-                    "penalties (length, refusal, persona echo, hedging).")
+        "of matching form, then rank by on-axis persona log-likelihood ratio minus off-axis "
+        "penalties (length, refusal, persona echo, hedging).",
+    )
     add_config_arguments(parser, ScreenConfig, default_config=DEFAULT_CONFIG)
     parser.set_defaults(func=_screen_cli)
 
@@ -88,8 +106,10 @@ def _screen_cli(args: argparse.Namespace) -> int:
 
     result = run_screen(config_from_args(args))
     print(result.markdown.read_text(encoding="utf-8"))
-    print(f"screen table: {result.table}\nmarkdown: {result.markdown}\ngenerations: {result.generations}\n"
-          f"run record: {result.manifest}")
+    print(
+        f"screen table: {result.table}\nmarkdown: {result.markdown}\ngenerations: {result.generations}\n"
+        f"run record: {result.manifest}"
+    )
     return 0
 
 
@@ -98,9 +118,12 @@ def _add_generate(verbs: argparse._SubParsersAction) -> None:
     from pairs.generate import DEFAULT_CONFIG, GenerateConfig
     from wsteer.cli import add_config_arguments
 
-    parser = verbs.add_parser("generate", help="answer task prompts under the pos and neg personas (cho/rej)",
-                              description="Generate cho (pos persona) and rej (neg persona) answers for every "
-                                          "task prompt, same seed on both sides. Resumable: rerun to continue.")
+    parser = verbs.add_parser(
+        "generate",
+        help="answer task prompts under the pos and neg personas (cho/rej)",
+        description="Generate cho (pos persona) and rej (neg persona) answers for every "
+        "task prompt, same seed on both sides. Resumable: rerun to continue.",
+    )
     add_config_arguments(parser, GenerateConfig, default_config=DEFAULT_CONFIG)
     parser.set_defaults(func=_generate)
 
@@ -110,8 +133,10 @@ def _generate(args: argparse.Namespace) -> int:
     from wsteer.cli import config_from_args
 
     result = generate_pairs(config_from_args(args))
-    print(f"pairs generate: {result.written} pairs written, {result.skipped} already done "
-          f"({result.total} total) -> {result.out}; run record in {result.run_dir}")
+    print(
+        f"pairs generate: {result.written} pairs written, {result.skipped} already done "
+        f"({result.total} total) -> {result.out}; run record in {result.run_dir}"
+    )
     return 0
 
 
@@ -119,24 +144,35 @@ def _generate(args: argparse.Namespace) -> int:
 def _add_curate(verbs: argparse._SubParsersAction) -> None:
     from pairs.curate import CurateConfig
 
-    parser = verbs.add_parser("curate", help="curate raw cho/rej pairs (echo, length, refusal, …) with a report",
-                              description="Apply the curation rules to a raw pairs file and write the curated "
-                                          "pairs, the dropped pairs and a Markdown + JSON report. The input is "
-                                          "never modified.")
+    parser = verbs.add_parser(
+        "curate",
+        help="curate raw cho/rej pairs (echo, length, refusal, …) with a report",
+        description="Apply the curation rules to a raw pairs file and write the curated "
+        "pairs, the dropped pairs and a Markdown + JSON report. The input is "
+        "never modified.",
+    )
     _add_curate_options(parser)
     # IN and key=value overrides may come before or after the options; argparse cannot interleave positionals
     # with options, so everything from the first positional on is collected and split by _CurateWords.
-    parser.add_argument("overrides", nargs=argparse.REMAINDER, metavar="IN [key=value ...]", action=_CurateWords,
-                        help="the raw pairs JSONL, then config overrides such as length.max_ratio=1.5")
+    parser.add_argument(
+        "overrides",
+        nargs=argparse.REMAINDER,
+        metavar="IN [key=value ...]",
+        action=_CurateWords,
+        help="the raw pairs JSONL, then config overrides such as length.max_ratio=1.5",
+    )
     parser.set_defaults(func=_curate, config_class=CurateConfig, input=None, overrides=[])
 
 
 def _add_curate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML file with CurateConfig keys")
     parser.add_argument("--out", help="curated JSONL to write (default: config 'out', or curated.jsonl beside IN)")
-    parser.add_argument("--force", action="store_true", default=False,
-                        help="write the curated pairs even when more than abandon_share of them were rewritten "
-                             "or dropped")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        default=False,
+        help="write the curated pairs even when more than abandon_share of them were rewritten or dropped",
+    )
 
 
 class _CurateWords(argparse.Action):

@@ -60,16 +60,19 @@ class TruncatedRule:
     """Sides that stopped at max_new_tokens (``finish == 'length'`` in the raw record)."""
 
     action: Literal["trim", "drop", "keep"] = option(
-        "trim", "'trim' cuts the unfinished last sentence (drops the pair if nothing is left), 'drop' drops the "
-                "pair, 'keep' leaves it.")
+        "trim",
+        "'trim' cuts the unfinished last sentence (drops the pair if nothing is left), 'drop' drops the "
+        "pair, 'keep' leaves it.",
+    )
 
 
 @dataclass
 class DegenerateRule:
     """Repetition loops."""
 
-    enabled: bool = option(True, "Drop pairs where a side repeats itself (a 4-gram more than 3 times, or "
-                                 "distinct-3 < 0.4).")
+    enabled: bool = option(
+        True, "Drop pairs where a side repeats itself (a 4-gram more than 3 times, or distinct-3 < 0.4)."
+    )
 
 
 @dataclass
@@ -85,7 +88,8 @@ class RefusalRule:
     """One side refuses (or opens with AI boilerplate) and the other does not."""
 
     action: Literal["drop_mismatch", "keep"] = option(
-        "drop_mismatch", "'drop_mismatch' drops such pairs; use 'keep' when refusing is the trait you steer.")
+        "drop_mismatch", "'drop_mismatch' drops such pairs; use 'keep' when refusing is the trait you steer."
+    )
     boilerplate: bool = option(True, "Treat AI self-description ('As an AI, …') like a refusal.")
 
 
@@ -103,8 +107,9 @@ class NearIdenticalRule:
     """cho ≈ rej."""
 
     enabled: bool = option(True, "Drop pairs whose sides are nearly the same text.")
-    threshold: float = option(0.9, "Word-sequence similarity (difflib ratio, 0..1) at or above which a pair is "
-                                   "near-identical.")
+    threshold: float = option(
+        0.9, "Word-sequence similarity (difflib ratio, 0..1) at or above which a pair is near-identical."
+    )
 
 
 @dataclass
@@ -113,8 +118,11 @@ class LengthRule:
 
     enabled: bool = option(True, "Match lengths by trimming the longer side at a sentence boundary.")
     max_ratio: float = option(1.25, "Largest allowed longer/shorter word-count ratio.")
-    min_trimmed_words: int = option(8, "Drop instead of trimming when the trimmed side would keep fewer words "
-                                       "than this (a 4-word pair carries almost no signal).")
+    min_trimmed_words: int = option(
+        8,
+        "Drop instead of trimming when the trimmed side would keep fewer words "
+        "than this (a 4-word pair carries almost no signal).",
+    )
 
     def __post_init__(self) -> None:
         if self.max_ratio < 1:
@@ -126,8 +134,11 @@ class CurateConfig:
     """One curation pass over a raw pairs file."""
 
     input: str | None = option(None, "Raw pairs JSONL (the command's IN argument). Never modified.")
-    out: str | None = option(None, "Curated JSONL to write (default: curated.jsonl beside the input). Also "
-                                   "written: <stem>.dropped.jsonl, <stem>.report.md/.json, <stem>.run/.")
+    out: str | None = option(
+        None,
+        "Curated JSONL to write (default: curated.jsonl beside the input). Also "
+        "written: <stem>.dropped.jsonl, <stem>.report.md/.json, <stem>.run/.",
+    )
     empty: EmptyRule = option(help="Rule 'empty'.", factory=EmptyRule)
     truncated: TruncatedRule = option(help="Rule 'truncated'.", factory=TruncatedRule)
     degenerate: DegenerateRule = option(help="Rule 'degenerate'.", factory=DegenerateRule)
@@ -136,11 +147,16 @@ class CurateConfig:
     persona_echo: EchoRule = option(help="Rule 'persona_echo'.", factory=EchoRule)
     length: LengthRule = option(help="Rule 'length'.", factory=LengthRule)
     near_identical: NearIdenticalRule = option(help="Rule 'near_identical'.", factory=NearIdenticalRule)
-    abandon_share: float = option(0.5, "Fail the round when more than this share of pairs was rewritten or "
-                                       "dropped: fix the pair or the template instead.")
+    abandon_share: float = option(
+        0.5,
+        "Fail the round when more than this share of pairs was rewritten or "
+        "dropped: fix the pair or the template instead.",
+    )
     abandon_ignores: list[str] = option(
         help="Rules whose edits and drops do not count toward abandon_share (truncation comes from "
-             "max_new_tokens, not from the persona).", factory=lambda: ["truncated"])
+        "max_new_tokens, not from the persona).",
+        factory=lambda: ["truncated"],
+    )
     force: bool = option(False, "Write the curated pairs even when the round fails the abandon_share check.")
     examples: int = option(2, "Examples per rule in the Markdown report.")
 
@@ -289,18 +305,30 @@ def rule_length(pair: WorkingPair, cfg: CurateConfig) -> Verdict:
     trimmed = ts.truncate_at_sentence(pair.get(longer), max_words=math.floor(ratio * counts[shorter]))
     n = ts.word_count(trimmed)
     if n == 0 or max(n, counts[shorter]) > ratio * min(n, counts[shorter]):
-        return Verdict("drop", (longer,), f"{longer} is {counts[longer]} words vs {counts[shorter]}; no sentence "
-                                          f"boundary brings it within {ratio}x")
+        return Verdict(
+            "drop",
+            (longer,),
+            f"{longer} is {counts[longer]} words vs {counts[shorter]}; no sentence boundary brings it within {ratio}x",
+        )
     if n < cfg.length.min_trimmed_words:
-        return Verdict("drop", (longer,), f"{longer} would be trimmed from {counts[longer]} to {n} words, under "
-                                          f"min_trimmed_words={cfg.length.min_trimmed_words}")
+        return Verdict(
+            "drop",
+            (longer,),
+            f"{longer} would be trimmed from {counts[longer]} to {n} words, under "
+            f"min_trimmed_words={cfg.length.min_trimmed_words}",
+        )
     pair.set(longer, trimmed)
     return Verdict("edit", (longer,), f"trimmed {longer} from {counts[longer]} to {n} words")
 
 
 RULES: dict[str, Rule] = {
-    "empty": rule_empty, "truncated": rule_truncated, "degenerate": rule_degenerate, "language": rule_language,
-    "refusal": rule_refusal, "persona_echo": rule_persona_echo, "length": rule_length,
+    "empty": rule_empty,
+    "truncated": rule_truncated,
+    "degenerate": rule_degenerate,
+    "language": rule_language,
+    "refusal": rule_refusal,
+    "persona_echo": rule_persona_echo,
+    "length": rule_length,
     "near_identical": rule_near_identical,
 }
 assert tuple(RULES) == RULE_IDS
@@ -368,9 +396,18 @@ def curate_records(records: list[tuple[int, dict]], cfg: CurateConfig) -> Curati
         if dropped_by is not None:
             touched += dropped_by[0] not in cfg.abandon_ignores or bool(counted)
             rule_id, verdict = dropped_by
-            dropped.append({**record, "curation": {"source_line": line, "dropped_by": rule_id,
-                                                   "reason": verdict.reason, "sides": list(verdict.sides),
-                                                   "rules": pair.edited_by}})
+            dropped.append(
+                {
+                    **record,
+                    "curation": {
+                        "source_line": line,
+                        "dropped_by": rule_id,
+                        "reason": verdict.reason,
+                        "sides": list(verdict.sides),
+                        "rules": pair.edited_by,
+                    },
+                }
+            )
         else:
             touched += bool(counted)
             kept.append(_curated_line(pair))
@@ -379,14 +416,22 @@ def curate_records(records: list[tuple[int, dict]], cfg: CurateConfig) -> Curati
 
 def _curated_line(pair: WorkingPair) -> dict:
     record = pair.record
-    return {**record, "cho": pair.cho, "rej": pair.rej,
-            "curation": {"source_line": pair.line, "rules": pair.edited_by,
-                         "len_before": {s: ts.word_count(record[s]) for s in SIDES},
-                         "len_after": {s: ts.word_count(pair.get(s)) for s in SIDES}}}
+    return {
+        **record,
+        "cho": pair.cho,
+        "rej": pair.rej,
+        "curation": {
+            "source_line": pair.line,
+            "rules": pair.edited_by,
+            "len_before": {s: ts.word_count(record[s]) for s in SIDES},
+            "len_after": {s: ts.word_count(pair.get(s)) for s in SIDES},
+        },
+    }
 
 
-def _add_example(bucket: list[dict], cfg: CurateConfig, line: int, verdict: Verdict, before: dict,
-                 after: WorkingPair | None) -> None:
+def _add_example(
+    bucket: list[dict], cfg: CurateConfig, line: int, verdict: Verdict, before: dict, after: WorkingPair | None
+) -> None:
     if len(bucket) >= cfg.examples:
         return
     side = verdict.sides[0] if verdict.sides else "cho"
@@ -435,18 +480,24 @@ class CurationResult:
         """One line for the CLI."""
         r = self.report
         target = str(self.out) if self.written else "(curated pairs NOT written)"
-        return (f"pairs curate: {r['pairs_out']}/{r['pairs_in']} pairs kept, {r['pairs_dropped']} dropped, "
-                f"{r['pairs_edited']} rewritten -> {target}; report {self.report_md}")
+        return (
+            f"pairs curate: {r['pairs_out']}/{r['pairs_in']} pairs kept, {r['pairs_dropped']} dropped, "
+            f"{r['pairs_edited']} rewritten -> {target}; report {self.report_md}"
+        )
 
     def abandon_message(self) -> str:
         """Why the round failed and what to do."""
         r = self.report
         if not r["pairs_out"]:
-            return (f"no pair survived curation (see {self.report_md} for what dropped them): fix the pair, the "
-                    "template or the sampling settings (e.g. a larger max_new_tokens) and generate again")
-        return (f"{r['touched']} of {r['pairs_in']} pairs ({r['touched_share']:.0%}) were rewritten or dropped, "
-                f"more than abandon_share={r['abandon_share']:.0%}: abandon this round and fix the persona pair "
-                f"or the template (see {self.report_md}), or pass --force to keep the curated pairs anyway")
+            return (
+                f"no pair survived curation (see {self.report_md} for what dropped them): fix the pair, the "
+                "template or the sampling settings (e.g. a larger max_new_tokens) and generate again"
+            )
+        return (
+            f"{r['touched']} of {r['pairs_in']} pairs ({r['touched_share']:.0%}) were rewritten or dropped, "
+            f"more than abandon_share={r['abandon_share']:.0%}: abandon this round and fix the persona pair "
+            f"or the template (see {self.report_md}), or pass --force to keep the curated pairs anyway"
+        )
 
 
 def default_out(input_path: Path) -> Path:
@@ -466,8 +517,11 @@ def curate_file(cfg: CurateConfig) -> CurationResult:
     source = Path(cfg.input)
     out = Path(cfg.out) if cfg.out else default_out(source)
     if out.resolve() == source.resolve():
-        raise ConfigError(f"--out {out} is the input file; the raw pairs are never modified", where="--out",
-                          fix="write the curated pairs to another file, e.g. curated.jsonl")
+        raise ConfigError(
+            f"--out {out} is the input file; the raw pairs are never modified",
+            where="--out",
+            fix="write the curated pairs to another file, e.g. curated.jsonl",
+        )
     input_hash = sha256_file(source) if source.is_file() else None
     records = list(iter_jsonl(source, schema=PairRecord))
     if not records:
@@ -476,12 +530,21 @@ def curate_file(cfg: CurateConfig) -> CurationResult:
     # No survivors fails too: an empty training file is never what the user wants, whatever the cause.
     abandoned = curation.touched_share > cfg.abandon_share or not curation.kept
     write_output = not abandoned or cfg.force
-    paths = {"dropped": out.with_name(out.stem + ".dropped.jsonl"),
-             "report_md": out.with_name(out.stem + ".report.md"),
-             "report_json": out.with_name(out.stem + ".report.json")}
-    report = build_report(curation, cfg, source, out, abandoned, write_output,
-                          before=side_statistics([r for _, r in records], cfg.persona_echo.extra_terms),
-                          after=side_statistics(curation.kept, cfg.persona_echo.extra_terms))
+    paths = {
+        "dropped": out.with_name(out.stem + ".dropped.jsonl"),
+        "report_md": out.with_name(out.stem + ".report.md"),
+        "report_json": out.with_name(out.stem + ".report.json"),
+    }
+    report = build_report(
+        curation,
+        cfg,
+        source,
+        out,
+        abandoned,
+        write_output,
+        before=side_statistics([r for _, r in records], cfg.persona_echo.extra_terms),
+        after=side_statistics(curation.kept, cfg.persona_echo.extra_terms),
+    )
     if write_output:
         write_jsonl(out, curation.kept)
     write_jsonl(paths["dropped"], curation.dropped)
@@ -490,16 +553,42 @@ def curate_file(cfg: CurateConfig) -> CurationResult:
     if sha256_file(source) != input_hash:  # belt and braces: curation must never touch the raw file
         raise DataError(f"{source} changed while it was curated", where=str(source), fix="rerun curation")
     run_dir = run_dir_for(out)
-    write_run_record(run_dir, STAGE, cfg, inputs={"raw": source},
-                     extra={"out": str(out) if write_output else None, "pairs_in": curation.total,
-                            "pairs_out": len(curation.kept), "abandoned": abandoned},
-                     launch=f"wsteer pairs curate {source} --out {out} --config {run_dir / 'config.yaml'}")
-    return CurationResult(source, out, paths["dropped"], paths["report_md"], paths["report_json"], run_dir,
-                          report, abandoned, write_output)
+    write_run_record(
+        run_dir,
+        STAGE,
+        cfg,
+        inputs={"raw": source},
+        extra={
+            "out": str(out) if write_output else None,
+            "pairs_in": curation.total,
+            "pairs_out": len(curation.kept),
+            "abandoned": abandoned,
+        },
+        launch=f"wsteer pairs curate {source} --out {out} --config {run_dir / 'config.yaml'}",
+    )
+    return CurationResult(
+        source,
+        out,
+        paths["dropped"],
+        paths["report_md"],
+        paths["report_json"],
+        run_dir,
+        report,
+        abandoned,
+        write_output,
+    )
 
 
-def build_report(curation: Curation, cfg: CurateConfig, source: Path, out: Path, abandoned: bool, written: bool,
-                 before: dict, after: dict) -> dict:
+def build_report(
+    curation: Curation,
+    cfg: CurateConfig,
+    source: Path,
+    out: Path,
+    abandoned: bool,
+    written: bool,
+    before: dict,
+    after: dict,
+) -> dict:
     """The JSON report: counts per rule, per-side statistics before/after, the abandon verdict."""
     edited = sum(1 for r in curation.kept if r["curation"]["rules"])
     return {
@@ -523,25 +612,34 @@ def build_report(curation: Curation, cfg: CurateConfig, source: Path, out: Path,
 def render_markdown(report: dict, curation: Curation, cfg: CurateConfig) -> str:
     """The human-readable report."""
     r = report
-    verdict = ("**FAILED — abandon this round**: fix the persona pair or the template" if r["abandoned"] else
-               "passed")
+    verdict = "**FAILED — abandon this round**: fix the persona pair or the template" if r["abandoned"] else "passed"
     if r["forced"]:
         verdict += " (written anyway with --force)"
     ignored = ", ".join(r["abandon_ignores"]) or "nothing"
     lines = [
-        "# Curation report", "",
-        f"- input: `{r['input']}`", f"- output: `{r['output']}`" if r["output"] else "- output: not written",
+        "# Curation report",
+        "",
+        f"- input: `{r['input']}`",
+        f"- output: `{r['output']}`" if r["output"] else "- output: not written",
         f"- pairs: {r['pairs_in']} in, {r['pairs_out']} kept, {r['pairs_dropped']} dropped, "
         f"{r['pairs_edited']} kept pairs rewritten",
         f"- rewritten or dropped (counted toward the abandon check, ignoring {ignored}): {r['touched']} = "
-        f"{r['touched_share']:.1%} (limit {r['abandon_share']:.0%}) — {verdict}", "",
-        "## Rules", "", "| rule | checked | rewritten | dropped | by cho | by rej |", "|---|---:|---:|---:|---:|---:|",
+        f"{r['touched_share']:.1%} (limit {r['abandon_share']:.0%}) — {verdict}",
+        "",
+        "## Rules",
+        "",
+        "| rule | checked | rewritten | dropped | by cho | by rej |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for rule_id, c in r["rules"].items():
         lines.append(f"| {rule_id} | {c['checked']} | {c['edited']} | {c['dropped']} | {c['cho']} | {c['rej']} |")
-    lines += ["", "## Sides before / after", "",
-              "| statistic | cho before | rej before | cho − rej before | cho after | rej after | cho − rej after |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Sides before / after",
+        "",
+        "| statistic | cho before | rej before | cho − rej before | cho after | rej after | cho − rej after |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     before, after = r["sides"]["before"], r["sides"]["after"]
     for key in ("pairs", "words_mean", "words_median", "refusal_rate", "hedging_per_100w", "echo_rate", "leak_rate"):
         cells = []
@@ -568,4 +666,3 @@ def _fmt(value: float) -> str:
 def _quote(text: str, limit: int = 240) -> str:
     flat = " ".join(text.split())
     return to_json(flat[:limit] + ("…" if len(flat) > limit else ""))
-

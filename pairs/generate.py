@@ -36,8 +36,9 @@ class PairSource:
     """Which persona pair: a pairs file and an id, or the two personas inline."""
 
     file: str | None = option(None, "Persona pairs file (YAML or JSONL), e.g. pairs/library/pairs.yaml.")
-    id: str | None = option(None, "Pair id within `file` (may be omitted when the file holds one pair); "
-                                  "a label for inline pairs.")
+    id: str | None = option(
+        None, "Pair id within `file` (may be omitted when the file holds one pair); a label for inline pairs."
+    )
     pos: str | None = option(None, "Inline positive persona, e.g. 'honest' (instead of file + id).")
     neg: str | None = option(None, "Inline negative persona, e.g. 'dishonest' (instead of file + id).")
 
@@ -48,20 +49,26 @@ class TemplateSource:
 
     file: str | None = option(None, "Templates file (YAML or JSONL).")
     id: str | None = option(None, "Template id within `file`; a label for an inline template.")
-    text: str | None = option(None, "Inline template with one {persona} slot, e.g. \"Pretend you're a {persona} "
-                                    "person.\"")
+    text: str | None = option(
+        None, 'Inline template with one {persona} slot, e.g. "Pretend you\'re a {persona} person."'
+    )
     form: Literal["adjective", "clause"] | None = option(
-        None, "Persona form the inline template takes (default: inferred from the text).")
+        None, "Persona form the inline template takes (default: inferred from the text)."
+    )
 
 
 @dataclass
 class PromptSource:
     """Which task prompts."""
 
-    suite: str = option("tasks", "Built-in suite name ('tasks'), a .jsonl/.csv/.parquet/.arrow file, or a local "
-                                 "datasets save_to_disk directory.")
+    suite: str = option(
+        "tasks",
+        "Built-in suite name ('tasks'), a .jsonl/.csv/.parquet/.arrow file, or a local "
+        "datasets save_to_disk directory.",
+    )
     split: Literal["train", "heldout", "all"] = option(
-        "train", "Hash split to use: 'train' for pair generation, 'heldout' is kept for eval.")
+        "train", "Hash split to use: 'train' for pair generation, 'heldout' is kept for eval."
+    )
     heldout_fraction: float = option(0.2, "Share of each domain held out (stable, hash-based).")
     domains: list[str] = option(help="Only these domains (empty = all).", factory=list)
     limit: int | None = option(None, "At most this many prompts, spread evenly over domains (None = all).")
@@ -76,8 +83,10 @@ class VocabularyFilter:
     """Keep persona words out of the answers while they are generated (see wsteer.leak)."""
 
     mode: Literal["off", "ban", "penalty"] = option(
-        "off", "'ban' blocks the persona's words, 'penalty' lowers their logits, 'off' leaves decoding alone "
-               "(curation still strips persona echo).")
+        "off",
+        "'ban' blocks the persona's words, 'penalty' lowers their logits, 'off' leaves decoding alone "
+        "(curation still strips persona echo).",
+    )
     penalty: float = option(5.0, "Logit penalty in 'penalty' mode.")
     extra_terms: list[str] = option(help="More words to treat as persona vocabulary.", factory=list)
 
@@ -87,27 +96,34 @@ class GenerateConfig:
     """One generation round: a persona pair x a template x a prompt suite on one model."""
 
     pair: PairSource = option(help="The persona pair.", factory=lambda: PairSource(pos="honest", neg="dishonest"))
-    template: TemplateSource = option(help="The system-prompt template.",
-                                      factory=lambda: TemplateSource(text="Pretend you're a {persona} person."))
+    template: TemplateSource = option(
+        help="The system-prompt template.", factory=lambda: TemplateSource(text="Pretend you're a {persona} person.")
+    )
     prompts: PromptSource = option(help="The task prompts.", factory=PromptSource)
     model: ModelConfig = option(help="The model that answers (the model you will steer).", factory=ModelConfig)
-    sampling: SamplingConfig = option(help="Decoding settings, identical for both sides.",
-                                      factory=lambda: SamplingConfig(max_new_tokens=128, temperature=0.7))
-    backend: Literal["hf"] = option("hf", "Generation backend ('hf' = transformers; the GenerationBackend "
-                                          "protocol leaves room for vLLM).")
+    sampling: SamplingConfig = option(
+        help="Decoding settings, identical for both sides.",
+        factory=lambda: SamplingConfig(max_new_tokens=128, temperature=0.7),
+    )
+    backend: Literal["hf"] = option(
+        "hf", "Generation backend ('hf' = transformers; the GenerationBackend protocol leaves room for vLLM)."
+    )
     n_per_prompt: int = option(1, "Answer pairs per prompt, each with its own seed.")
     seed: int = option(0, "Base seed; each (prompt, sample) gets a seed derived from it, shared by both sides.")
     batch_size: int = option(16, "Rows per generate call; pos and neg of a prompt are adjacent rows, so even.")
     vocabulary: VocabularyFilter = option(help="Persona-vocabulary logits processor.", factory=VocabularyFilter)
-    out: str = option("runs/honest/pairs/raw.jsonl", "Output JSONL (append-only; a rerun resumes it). The run "
-                                                     "record goes to <stem>.run/ beside it.")
+    out: str = option(
+        "runs/honest/pairs/raw.jsonl",
+        "Output JSONL (append-only; a rerun resumes it). The run record goes to <stem>.run/ beside it.",
+    )
 
     def __post_init__(self) -> None:
         if self.n_per_prompt < 1:
             raise ValueError(f"n_per_prompt must be >= 1, got {self.n_per_prompt}")
         if self.batch_size < 2 or self.batch_size % 2:
-            raise ValueError(f"batch_size must be an even number >= 2 (pos and neg rows share a batch), "
-                             f"got {self.batch_size}")
+            raise ValueError(
+                f"batch_size must be an even number >= 2 (pos and neg rows share a batch), got {self.batch_size}"
+            )
 
 
 @dataclass
@@ -127,50 +143,74 @@ def resolve_pair(source: PairSource) -> PersonaPair:
     """The persona pair named by ``source`` (file + id, or inline pos/neg)."""
     inline = source.pos is not None or source.neg is not None
     if source.file and inline:
-        raise ConfigError("pair has both a file and inline personas", where="pair",
-                          fix="set either pair.file (+ pair.id) or pair.pos and pair.neg")
+        raise ConfigError(
+            "pair has both a file and inline personas",
+            where="pair",
+            fix="set either pair.file (+ pair.id) or pair.pos and pair.neg",
+        )
     if source.file:
         pairs = load_pairs(source.file)
         if source.id is None:
             if len(pairs) != 1:
-                raise ConfigError(f"{source.file} holds {len(pairs)} pairs; which one?", where="pair.id",
-                                  fix=f"set pair.id to one of: {', '.join(p.id for p in pairs[:20])}")
+                raise ConfigError(
+                    f"{source.file} holds {len(pairs)} pairs; which one?",
+                    where="pair.id",
+                    fix=f"set pair.id to one of: {', '.join(p.id for p in pairs[:20])}",
+                )
             return pairs[0]
         return find_by_id(pairs, source.id, "pair", source.file)
     if not (source.pos and source.neg and source.pos.strip() and source.neg.strip()):
-        raise ConfigError("no persona pair given", where="pair",
-                          fix="set pair.pos and pair.neg (e.g. honest / dishonest), or pair.file and pair.id")
+        raise ConfigError(
+            "no persona pair given",
+            where="pair",
+            fix="set pair.pos and pair.neg (e.g. honest / dishonest), or pair.file and pair.id",
+        )
     return PersonaPair(id=source.id or "inline", pos=source.pos.strip(), neg=source.neg.strip(), where="pair")
 
 
 def resolve_template(source: TemplateSource) -> Template:
     """The template named by ``source`` (file + id, or inline text)."""
     if source.file and source.text:
-        raise ConfigError("template has both a file and inline text", where="template",
-                          fix="set either template.file (+ template.id) or template.text")
+        raise ConfigError(
+            "template has both a file and inline text",
+            where="template",
+            fix="set either template.file (+ template.id) or template.text",
+        )
     if source.file:
         templates = load_templates(source.file)
         if source.id is None:
             if len(templates) != 1:
-                raise ConfigError(f"{source.file} holds {len(templates)} templates; which one?",
-                                  where="template.id",
-                                  fix=f"set template.id to one of: {', '.join(t.id for t in templates[:20])}")
+                raise ConfigError(
+                    f"{source.file} holds {len(templates)} templates; which one?",
+                    where="template.id",
+                    fix=f"set template.id to one of: {', '.join(t.id for t in templates[:20])}",
+                )
             return templates[0]
         return find_by_id(templates, source.id, "template", source.file)
     if not source.text:
-        raise ConfigError("no template given", where="template",
-                          fix="set template.text (e.g. \"Pretend you're a {persona} person.\") or template.file")
+        raise ConfigError(
+            "no template given",
+            where="template",
+            fix='set template.text (e.g. "Pretend you\'re a {persona} person.") or template.file',
+        )
     if source.text.count(PERSONA_SLOT) != 1:
-        raise ConfigError(f"template.text needs exactly one {PERSONA_SLOT} slot, found "
-                          f"{source.text.count(PERSONA_SLOT)}", where="template.text",
-                          fix=f"write one {PERSONA_SLOT} where the persona goes")
+        raise ConfigError(
+            f"template.text needs exactly one {PERSONA_SLOT} slot, found {source.text.count(PERSONA_SLOT)}",
+            where="template.text",
+            fix=f"write one {PERSONA_SLOT} where the persona goes",
+        )
     return Template(id=source.id or "inline", text=source.text, form=source.form, where="template.text")
 
 
 def resolve_prompts(source: PromptSource) -> list[TaskPrompt]:
     """The prompts of the configured suite, split, domains and limit."""
-    prompts = load_prompts(source.suite, prompt_field=source.prompt_field, id_field=source.id_field,
-                           domain_field=source.domain_field, dataset_split=source.dataset_split)
+    prompts = load_prompts(
+        source.suite,
+        prompt_field=source.prompt_field,
+        id_field=source.id_field,
+        domain_field=source.domain_field,
+        dataset_split=source.dataset_split,
+    )
     prompts = split_prompts(prompts, source.split, source.heldout_fraction)
     return select_prompts(prompts, source.domains, source.limit)
 
@@ -212,13 +252,22 @@ def _vocabulary_hook(cfg: GenerateConfig, pair: PersonaPair, backend: Generation
 
     tokenizer = getattr(backend, "tokenizer", None)
     if tokenizer is None:
-        raise ConfigError(f"backend {backend.name!r} does not expose a tokenizer for the vocabulary filter",
-                          where="vocabulary.mode", fix="set vocabulary.mode: off for this backend")
+        raise ConfigError(
+            f"backend {backend.name!r} does not expose a tokenizer for the vocabulary filter",
+            where="vocabulary.mode",
+            fix="set vocabulary.mode: off for this backend",
+        )
 
     def processors(batch):
-        return [PersonaVocabularyProcessor.for_personas(tokenizer, [(pair.pos, pair.neg)] * len(batch),
-                                                        extra_terms=cfg.vocabulary.extra_terms,
-                                                        mode=cfg.vocabulary.mode, penalty=cfg.vocabulary.penalty)]
+        return [
+            PersonaVocabularyProcessor.for_personas(
+                tokenizer,
+                [(pair.pos, pair.neg)] * len(batch),
+                extra_terms=cfg.vocabulary.extra_terms,
+                mode=cfg.vocabulary.mode,
+                penalty=cfg.vocabulary.penalty,
+            )
+        ]
 
     return processors
 
@@ -229,17 +278,24 @@ def _check_resumable(log: JsonlAppendLog, expected: dict[str, Any], cfg: Generat
     for number, record in enumerate(log.records, start=1):
         for key in RESUME_KEYS:
             if record.get(key) != expected[key]:
-                raise DataError(f"{log.path} was generated with a different {key} ({record.get(key)!r}, this run "
-                                f"has {expected[key]!r}), so this run cannot resume it", where=f"{log.path}:{number}",
-                                fix="set out to a new file, or delete the old one to start over")
+                raise DataError(
+                    f"{log.path} was generated with a different {key} ({record.get(key)!r}, this run "
+                    f"has {expected[key]!r}), so this run cannot resume it",
+                    where=f"{log.path}:{number}",
+                    fix="set out to a new file, or delete the old one to start over",
+                )
         prompt_id, sample = record.get("prompt_id"), record.get("sample", 0)
         if prompt_id is not None and record.get("seed") != derive_seed(cfg.seed, prompt_id, sample):
-            raise DataError(f"{log.path} was generated with another base seed", where=f"{log.path}:{number}",
-                            fix="set seed to the one in its run record, or write to a new file")
+            raise DataError(
+                f"{log.path} was generated with another base seed",
+                where=f"{log.path}:{number}",
+                fix="set seed to the one in its run record, or write to a new file",
+            )
 
 
-def generate_pairs(cfg: GenerateConfig, backend: GenerationBackend | None = None,
-                   progress: bool = True) -> GenerateResult:
+def generate_pairs(
+    cfg: GenerateConfig, backend: GenerationBackend | None = None, progress: bool = True
+) -> GenerateResult:
     """Run one generation round (resuming ``cfg.out`` if it exists) and write its run record.
 
     Args:
@@ -257,11 +313,23 @@ def generate_pairs(cfg: GenerateConfig, backend: GenerationBackend | None = None
     prompts = resolve_prompts(cfg.prompts)
     out = Path(cfg.out)
     sampling = dataclasses.asdict(cfg.sampling)
-    expected = {"pos": pair.pos, "neg": pair.neg, "template": template.text, "model": cfg.model.name,
-                "sampling": sampling}
+    expected = {
+        "pos": pair.pos,
+        "neg": pair.neg,
+        "template": template.text,
+        "model": cfg.model.name,
+        "sampling": sampling,
+    }
     todo = [(prompt, k) for prompt in prompts for k in range(cfg.n_per_prompt)]
-    inputs = {role: path for role, path in (("prompts", _suite_path(cfg.prompts.suite)), ("pairs", cfg.pair.file),
-                                            ("templates", cfg.template.file)) if path}
+    inputs = {
+        role: path
+        for role, path in (
+            ("prompts", _suite_path(cfg.prompts.suite)),
+            ("pairs", cfg.pair.file),
+            ("templates", cfg.template.file),
+        )
+        if path
+    }
 
     with JsonlAppendLog(out) as log:
         _check_resumable(log, expected, cfg)
@@ -269,10 +337,23 @@ def generate_pairs(cfg: GenerateConfig, backend: GenerationBackend | None = None
         pending = [(p, k) for p, k in todo if record_id(p.id, k, cfg.n_per_prompt) not in done]
         skipped = len(todo) - len(pending)
         run_dir = run_dir_for(out)
-        record_extra = {"out": str(out), "pair_id": pair.id, "template_id": template.id, "prompts": len(prompts),
-                        "pairs_total": len(todo), "pairs_resumed": skipped}
-        write_run_record(run_dir, STAGE, cfg, seeds={"base": cfg.seed}, inputs=inputs,
-                         extra={**record_extra, "status": "running"}, launch=_launch(cfg))
+        record_extra = {
+            "out": str(out),
+            "pair_id": pair.id,
+            "template_id": template.id,
+            "prompts": len(prompts),
+            "pairs_total": len(todo),
+            "pairs_resumed": skipped,
+        }
+        write_run_record(
+            run_dir,
+            STAGE,
+            cfg,
+            seeds={"base": cfg.seed},
+            inputs=inputs,
+            extra={**record_extra, "status": "running"},
+            launch=_launch(cfg),
+        )
         if pending and backend is None:
             backend = make_backend(cfg)
         hook = _vocabulary_hook(cfg, pair, backend) if pending else None
@@ -280,13 +361,18 @@ def generate_pairs(cfg: GenerateConfig, backend: GenerationBackend | None = None
         bar = tqdm(total=len(todo), initial=skipped, desc="pairs generate", unit="pair", disable=not progress)
         with bar:
             for start in range(0, len(pending), per_call):
-                chunk = pending[start:start + per_call]
+                chunk = pending[start : start + per_call]
                 requests = []
                 for prompt, k in chunk:
                     seed = derive_seed(cfg.seed, prompt.id, k)
                     for side, persona in (("cho", pair.pos), ("rej", pair.neg)):
-                        requests.append(GenerationRequest(persona_messages(prompt.prompt, template.text, persona),
-                                                          seed=seed, tag=(prompt, k, side)))
+                        requests.append(
+                            GenerationRequest(
+                                persona_messages(prompt.prompt, template.text, persona),
+                                seed=seed,
+                                tag=(prompt, k, side),
+                            )
+                        )
                 answers = backend.generate(requests, cfg.sampling, logits_processors=hook)
                 for i in range(0, len(answers), 2):
                     cho, rej = answers[i], answers[i + 1]
@@ -295,15 +381,28 @@ def generate_pairs(cfg: GenerateConfig, backend: GenerationBackend | None = None
                 bar.update(len(chunk))
         written = len(pending)
     seconds = time.time() - started
-    write_run_record(run_dir, STAGE, cfg, seeds={"base": cfg.seed}, inputs=inputs,
-                     extra={**record_extra, "status": "finished", "pairs_written": written,
-                            "seconds": round(seconds, 2)}, launch=_launch(cfg))
-    return GenerateResult(out=out, run_dir=run_dir, written=written, skipped=skipped, total=len(todo),
-                          seconds=seconds)
+    write_run_record(
+        run_dir,
+        STAGE,
+        cfg,
+        seeds={"base": cfg.seed},
+        inputs=inputs,
+        extra={**record_extra, "status": "finished", "pairs_written": written, "seconds": round(seconds, 2)},
+        launch=_launch(cfg),
+    )
+    return GenerateResult(out=out, run_dir=run_dir, written=written, skipped=skipped, total=len(todo), seconds=seconds)
 
 
-def _pair_line(prompt: TaskPrompt, sample: int, cho, rej, pair: PersonaPair, template: Template,
-               expected: dict[str, Any], cfg: GenerateConfig) -> dict[str, Any]:
+def _pair_line(
+    prompt: TaskPrompt,
+    sample: int,
+    cho,
+    rej,
+    pair: PersonaPair,
+    template: Template,
+    expected: dict[str, Any],
+    cfg: GenerateConfig,
+) -> dict[str, Any]:
     """One raw.jsonl line (the PairRecord fields plus provenance)."""
     return {
         "id": record_id(prompt.id, sample, cfg.n_per_prompt),

@@ -72,48 +72,89 @@ SIDES: tuple[Side, Side] = ("pos", "neg")
 
 # --------------------------------------------------------------------------------------------- vocabularies
 # Function words on top of the shared stop list: light verbs and fillers that carry no trait.
-FUNCTION_WORDS = STOPWORDS | frozenset("""
+FUNCTION_WORDS = STOPWORDS | frozenset(
+    """
 it its be is isn are gets get got makes make made would will could thing things way ones anyone everyone
 something anything everything much many lot rather instead just like because since though although unless whether
 yet still however let lets own than then there here ever else whatever whoever whichever cost sake order
 as until till upon via per toward towards across among within beyond front behind despite regardless ahead back
 away together along around whenever whereas stays stay remains remain becomes become seems seem appears appear
 acts act tends tend goes go
-""".split())
+""".split()
+)
 
-PREPOSITIONS = frozenset("""with to for about at on in from by among toward towards into onto over under against
-without within across through""".split())
+PREPOSITIONS = frozenset(
+    """with to for about at on in from by among toward towards into onto over under against
+without within across through""".split()
+)
 DETERMINERS = frozenset("a an the its their his her my our your some any this that these those every each".split())
 NEGATIONS = frozenset("not no never without nobody nothing none neither nor cannot nowhere non".split())
 # Idioms that contain a negation word but negate nothing about the persona.
 NEGATION_IDIOMS = (("no", "matter"), ("not", "only"))
 ABSENCE_WORDS = frozenset("lacks lack lacking lacked absent devoid missing".split())
 # Baseline words: "neutral" is the absence of a trait, not its opposite pole.
-BASELINE_WORDS = frozenset("""ordinary normal neutral average typical regular plain default standard generic
-unremarkable usual""".split())
+BASELINE_WORDS = frozenset(
+    """ordinary normal neutral average typical regular plain default standard generic
+unremarkable usual""".split()
+)
 MENTION_MARKERS = frozenset("pretends pretend pretending claims claim claiming unlike opposite".split())
 
 # Connectives that start a clause, by kind. A rationale or condition must repeat its subject matter on both sides;
 # a coordinated single word may instead flip.
 CONNECTIVES: dict[tuple[str, ...], str] = {
-    ("even", "when"): "condition", ("even", "if"): "condition", ("even", "though"): "condition",
-    ("so", "that"): "rationale", ("in", "order", "to"): "rationale", ("for", "the", "sake", "of"): "rationale",
-    ("at", "the", "cost", "of"): "condition", ("rather", "than"): "condition", ("instead", "of"): "condition",
+    ("even", "when"): "condition",
+    ("even", "if"): "condition",
+    ("even", "though"): "condition",
+    ("so", "that"): "rationale",
+    ("in", "order", "to"): "rationale",
+    ("for", "the", "sake", "of"): "rationale",
+    ("at", "the", "cost", "of"): "condition",
+    ("rather", "than"): "condition",
+    ("instead", "of"): "condition",
     ("as", "long", "as"): "condition",
-    ("because",): "rationale", ("since",): "rationale", ("so",): "rationale",
-    ("when",): "condition", ("whenever",): "condition", ("if",): "condition", ("unless",): "condition",
-    ("although",): "condition", ("though",): "condition", ("while",): "condition", ("whereas",): "condition",
-    ("until",): "condition", ("who",): "relative", ("which",): "relative",
-    ("and",): "coordination", ("or",): "coordination", ("but",): "coordination", ("yet",): "coordination",
-    (",",): "coordination", (";",): "coordination", (":",): "coordination", ("—",): "coordination",
-    ("–",): "coordination", (".",): "sentence", ("!",): "sentence", ("?",): "sentence",
+    ("because",): "rationale",
+    ("since",): "rationale",
+    ("so",): "rationale",
+    ("when",): "condition",
+    ("whenever",): "condition",
+    ("if",): "condition",
+    ("unless",): "condition",
+    ("although",): "condition",
+    ("though",): "condition",
+    ("while",): "condition",
+    ("whereas",): "condition",
+    ("until",): "condition",
+    ("who",): "relative",
+    ("which",): "relative",
+    ("and",): "coordination",
+    ("or",): "coordination",
+    ("but",): "coordination",
+    ("yet",): "coordination",
+    (",",): "coordination",
+    (";",): "coordination",
+    (":",): "coordination",
+    ("—",): "coordination",
+    ("–",): "coordination",
+    (".",): "sentence",
+    ("!",): "sentence",
+    ("?",): "sentence",
 }
-CONFLICT_CUES = (("even", "when"), ("even", "if"), ("even", "though"), ("even", "at"), ("at", "the", "cost"),
-                 ("when", "it", "means"), ("when", "that", "means"), ("whenever",))
+CONFLICT_CUES = (
+    ("even", "when"),
+    ("even", "if"),
+    ("even", "though"),
+    ("even", "at"),
+    ("at", "the", "cost"),
+    ("when", "it", "means"),
+    ("when", "that", "means"),
+    ("whenever",),
+)
 
 # Verbs that state a value instead of acting one out.
-STANCE_WORDS = frozenset("""values value valuing prizes prizing prioritises prioritizes prioritising
-prioritizing cherishes treasures esteems upholds embraces favours favors believes""".split())
+STANCE_WORDS = frozenset(
+    """values value valuing prizes prizing prioritises prioritizes prioritising
+prioritizing cherishes treasures esteems upholds embraces favours favors believes""".split()
+)
 STANCE_PHRASES = (("cares", "about"), ("committed", "to"), ("devoted", "to"), ("stands", "for"))
 ABSTRACT_SUFFIXES = ("ness", "ity", "ism", "dom", "hood", "ship", "ence", "ance", "tion", "sion", "ment", "ing")
 
@@ -158,8 +199,7 @@ def _normalise(text: str) -> str:
 def stem(word: str) -> str:
     """A light suffix-stripping stem, enough to match "tells"/"telling" and "mistake"/"mistakes"."""
     word = _normalise(word)
-    for suffix, replacement in (("ies", "y"), ("ing", ""), ("edly", ""), ("ed", ""), ("es", ""), ("s", ""),
-                                ("ly", "")):
+    for suffix, replacement in (("ies", "y"), ("ing", ""), ("edly", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
             return word[: len(word) - len(suffix)] + replacement
     return word
@@ -205,8 +245,13 @@ def tokenize(text: str) -> list[Token]:
     for index, raw in enumerate(_TOKEN.findall(text)):
         norm = _normalise(raw)
         is_word = bool(re.match(r"[a-z0-9]", norm))
-        content = (is_word and norm not in FUNCTION_WORDS and norm not in NEGATIONS and norm not in ABSENCE_WORDS
-                   and not norm.endswith("n't"))
+        content = (
+            is_word
+            and norm not in FUNCTION_WORDS
+            and norm not in NEGATIONS
+            and norm not in ABSENCE_WORDS
+            and not norm.endswith("n't")
+        )
         tokens.append(Token(raw, norm, index, is_word, content))
     return tokens
 
@@ -268,11 +313,16 @@ class LintReport:
     def to_dict(self) -> dict:
         """A JSON-ready dict: pair, status, findings and the diff (tokens with their marks)."""
         return {
-            "id": self.id, "where": self.where, "pos": self.pos, "neg": self.neg,
+            "id": self.id,
+            "where": self.where,
+            "pos": self.pos,
+            "neg": self.neg,
             "status": "fail" if self.errors else ("warn" if self.findings else "pass"),
             "findings": [asdict(f) for f in self.findings],
-            "diff": [{"op": b.op, "pos": [[t.text, t.mark] for t in b.pos], "neg": [[t.text, t.mark] for t in b.neg]}
-                     for b in self.diff],
+            "diff": [
+                {"op": b.op, "pos": [[t.text, t.mark] for t in b.pos], "neg": [[t.text, t.mark] for t in b.neg]}
+                for b in self.diff
+            ],
             "diff_text": format_diff(self.diff),
             **({"second_opinion": self.second_opinion} if self.second_opinion is not None else {}),
         }
@@ -298,7 +348,7 @@ class Clause:
 
 def _match_connective(norms: Sequence[str], start: int) -> tuple[tuple[str, ...], str] | None:
     for words, kind in sorted(CONNECTIVES.items(), key=lambda item: -len(item[0])):
-        if tuple(norms[start:start + len(words)]) == words:
+        if tuple(norms[start : start + len(words)]) == words:
             return words, kind
     return None
 
@@ -316,8 +366,8 @@ def split_clauses(tokens: list[Token]) -> list[Clause]:
                 clauses.append(Clause([], kind, " ".join(words)))
             else:  # a leading connective ("when angry, …") opens the first clause
                 clauses[-1] = Clause([], "main", " ".join(words))
-            clauses[-1].tokens.extend(tokens[i:i + len(words)])
-            for token in tokens[i:i + len(words)]:
+            clauses[-1].tokens.extend(tokens[i : i + len(words)])
+            for token in tokens[i : i + len(words)]:
                 token.is_connective = True
             i += len(words)
             continue
@@ -404,9 +454,13 @@ def _unmirrored_clauses(sides: _Sides) -> dict[Side, list[Clause]]:
             if any(sides.anchored(t, side) for t in clause.content):
                 continue
             counterpart = other[number] if number < len(other) else None
-            parallel_flip = (clause.kind == "coordination" and counterpart is not None
-                             and counterpart.connective == clause.connective
-                             and len(clause.content) == 1 and len(counterpart.content) == 1)
+            parallel_flip = (
+                clause.kind == "coordination"
+                and counterpart is not None
+                and counterpart.connective == clause.connective
+                and len(clause.content) == 1
+                and len(counterpart.content) == 1
+            )
             if not parallel_flip:
                 out[side].append(clause)
     return out
@@ -452,8 +506,8 @@ def _mark_tokens(sides: _Sides, blocks: list[DiffBlock], inverted: bool) -> list
             a.mark = b.mark = "flip"
         if any(t.mark == "flip" for b in region for t in b.pos):
             in_flipping_region.update(id(t) for b in region for t in b.pos + b.neg)
-        leftovers["pos"] += open_pos[len(open_neg):]
-        leftovers["neg"] += open_neg[len(open_pos):]
+        leftovers["pos"] += open_pos[len(open_neg) :]
+        leftovers["neg"] += open_neg[len(open_pos) :]
     for side in SIDES:  # a leftover whose opposite sits elsewhere on the other side is a displaced flip
         for token in leftovers[side]:
             if sides.opposite(token, side):
@@ -485,8 +539,7 @@ def _mark_moved(sides: _Sides, blocks: list[DiffBlock]) -> None:
     one "following" is matched in place, so the other side's "follows" has no copy left and stays open (it is
     the flip of "bends").
     """
-    changed = {side: [t for b in blocks if b.op != "equal" for t in getattr(b, side) if t.is_content]
-               for side in SIDES}
+    changed = {side: [t for b in blocks if b.op != "equal" for t in getattr(b, side) if t.is_content] for side in SIDES}
     for side in SIDES:
         other = sides.other(side)
         used: list[Token] = []
@@ -501,6 +554,7 @@ def _mark_moved(sides: _Sides, blocks: list[DiffBlock]) -> None:
 
 def _inverts_priority(sides: _Sides) -> bool:
     """True when the words both sides share occur in a different order (a swap of roles, as in rule 5)."""
+
     def order(side: Side) -> list[str]:
         seen: list[str] = []
         for token in sides.content(side):
@@ -533,10 +587,17 @@ def _negation_findings(sides: _Sides) -> list[Finding]:
             if token.norm in NEGATIONS or token.norm.endswith("n't"):
                 hits.append(token.text)
         if hits:
-            findings.append(Finding(
-                "negation", "error", f"{side} uses negation {_quote(hits)}: a negated trait steers toward the "
-                "trait word itself, not away from it (seed rule 3)",
-                "say the opposite positively: 'untruthful', not 'not truthful'", side, hits))
+            findings.append(
+                Finding(
+                    "negation",
+                    "error",
+                    f"{side} uses negation {_quote(hits)}: a negated trait steers toward the "
+                    "trait word itself, not away from it (seed rule 3)",
+                    "say the opposite positively: 'untruthful', not 'not truthful'",
+                    side,
+                    hits,
+                )
+            )
     return findings
 
 
@@ -545,8 +606,11 @@ def _absence_findings(sides: _Sides) -> list[Finding]:
     for side in SIDES:
         other = sides.other(side)
         content = [t for t in sides.content(side) if t.norm not in ABSENCE_WORDS]
-        marker = [t.text for t in sides.tokens[side]
-                  if t.norm in NEGATIONS or t.norm.endswith("n't") or t.norm in ABSENCE_WORDS]
+        marker = [
+            t.text
+            for t in sides.tokens[side]
+            if t.norm in NEGATIONS or t.norm.endswith("n't") or t.norm in ABSENCE_WORDS
+        ]
         reason = None
         if not content:
             reason = "names no trait at all"
@@ -555,11 +619,17 @@ def _absence_findings(sides: _Sides) -> list[Finding]:
         elif marker and all(sides.shared(t, side) for t in content):
             reason = f"only negates the {other} side ({_quote(marker)} + its words)"
         if reason and sides.content(other):
-            findings.append(Finding(
-                "absence", "error", f"{side} {reason}: the absence of a trait is not its opposite pole, so the "
-                f"direction points at 'has the trait' vs 'has nothing' (seed rule 4)",
-                "name the same situation from the opposite pole (e.g. 'honest' / 'deceitful')", side,
-                [t.text for t in content] or marker))
+            findings.append(
+                Finding(
+                    "absence",
+                    "error",
+                    f"{side} {reason}: the absence of a trait is not its opposite pole, so the "
+                    f"direction points at 'has the trait' vs 'has nothing' (seed rule 4)",
+                    "name the same situation from the opposite pole (e.g. 'honest' / 'deceitful')",
+                    side,
+                    [t.text for t in content] or marker,
+                )
+            )
     return findings
 
 
@@ -573,19 +643,27 @@ def _pole_in_other_findings(sides: _Sides) -> list[Finding]:
         theirs = sides.tokens[other]
         verbatim = {t.norm for t in theirs}
         contained = all(t.norm in verbatim for t in mine) and any(
-            t.is_content and t.norm not in {m.norm for m in mine} for t in theirs)
+            t.is_content and t.norm not in {m.norm for m in mine} for t in theirs
+        )
         mentioned = []
         for i, token in enumerate(theirs):
             if token.norm in MENTION_MARKERS or token.norm in NEGATIONS or token.norm.endswith("n't"):
-                window = [t.norm for t in theirs[i + 1:i + 5]]
+                window = [t.norm for t in theirs[i + 1 : i + 5]]
                 mentioned += [t.text for t in mine if t.norm in window and t.text not in mentioned]
         if contained or mentioned:
             words = [t.text for t in mine] if contained else mentioned
             how = "all appear verbatim in" if contained else "are mentioned by"
-            findings.append(Finding(
-                "pole-in-other", "error", f"{side}'s pole word(s) {_quote(words)} {how} {other}: both system "
-                "prompts then contain the pole, so the contrast blurs and the word leaks into both sides",
-                f"write {other} from its own pole without naming {side}'s words", side, words))
+            findings.append(
+                Finding(
+                    "pole-in-other",
+                    "error",
+                    f"{side}'s pole word(s) {_quote(words)} {how} {other}: both system "
+                    "prompts then contain the pole, so the contrast blurs and the word leaks into both sides",
+                    f"write {other} from its own pole without naming {side}'s words",
+                    side,
+                    words,
+                )
+            )
     return findings
 
 
@@ -594,26 +672,41 @@ def _clause_findings(unmirrored: dict[Side, list[Clause]]) -> list[Finding]:
     for side in SIDES:
         for clause in unmirrored[side]:
             kind = {"rationale": "a rationale", "condition": "a condition", "relative": "a relative clause"}.get(
-                clause.kind, "a clause")
-            findings.append(Finding(
-                "unmirrored-clause", "error", f"{side} has {kind} with no counterpart on the other side: "
-                f"'{clause.text}' (none of {_quote(t.text for t in clause.content)} appear there, or their "
-                "opposites), so it becomes its own axis",
-                "give both sides the same clause with only the pole flipped, or drop it", side,
-                [t.text for t in clause.content]))
+                clause.kind, "a clause"
+            )
+            findings.append(
+                Finding(
+                    "unmirrored-clause",
+                    "error",
+                    f"{side} has {kind} with no counterpart on the other side: "
+                    f"'{clause.text}' (none of {_quote(t.text for t in clause.content)} appear there, or their "
+                    "opposites), so it becomes its own axis",
+                    "give both sides the same clause with only the pole flipped, or drop it",
+                    side,
+                    [t.text for t in clause.content],
+                )
+            )
     return findings
 
 
 def _content_findings(sides: _Sides) -> list[Finding]:
     findings = []
     for side in SIDES:
-        loose = [t.text for t in sides.tokens[side]
-                 if t.mark == "unmirrored" and t.is_content and not t.in_unmirrored_clause]
+        loose = [
+            t.text for t in sides.tokens[side] if t.mark == "unmirrored" and t.is_content and not t.in_unmirrored_clause
+        ]
         if loose:
-            findings.append(Finding(
-                "unmirrored-content", "error", f"{side} has {_quote(loose)} with no counterpart in "
-                f"{sides.other(side)}: words on one side only become their own axis",
-                "mirror each word on the other side (same word or its opposite), or drop it", side, loose))
+            findings.append(
+                Finding(
+                    "unmirrored-content",
+                    "error",
+                    f"{side} has {_quote(loose)} with no counterpart in "
+                    f"{sides.other(side)}: words on one side only become their own axis",
+                    "mirror each word on the other side (same word or its opposite), or drop it",
+                    side,
+                    loose,
+                )
+            )
     return findings
 
 
@@ -622,11 +715,18 @@ def _extra_findings(sides: _Sides) -> list[Finding]:
     for side in SIDES:
         extra = [t.text for t in sides.tokens[side] if t.mark == "extra"]
         if extra:
-            findings.append(Finding(
-                "unbalanced-flip", "warning", f"{side} says its pole in more words ({_quote(extra)} beyond the "
-                f"flipped word): an extra word can carry its own meaning into the contrast",
-                "say both poles in the same number of words ('forgives' / 'resents'), or check the extra word "
-                "adds nothing", side, extra))
+            findings.append(
+                Finding(
+                    "unbalanced-flip",
+                    "warning",
+                    f"{side} says its pole in more words ({_quote(extra)} beyond the "
+                    f"flipped word): an extra word can carry its own meaning into the contrast",
+                    "say both poles in the same number of words ('forgives' / 'resents'), or check the extra word "
+                    "adds nothing",
+                    side,
+                    extra,
+                )
+            )
     return findings
 
 
@@ -640,9 +740,16 @@ def _length_findings(sides: _Sides) -> list[Finding]:
         severity = "warning"
     else:
         return []
-    return [Finding("length-imbalance", severity, f"pos has {n_pos} and neg {n_neg} words: length differences "
-                    "usually mean content one side lacks, and length is the first nuisance axis to leak",
-                    "bring both sides within a few words of each other by mirroring, not padding", side)]
+    return [
+        Finding(
+            "length-imbalance",
+            severity,
+            f"pos has {n_pos} and neg {n_neg} words: length differences "
+            "usually mean content one side lacks, and length is the first nuisance axis to leak",
+            "bring both sides within a few words of each other by mirroring, not padding",
+            side,
+        )
+    ]
 
 
 def _long_findings(sides: _Sides) -> list[Finding]:
@@ -658,19 +765,60 @@ def _long_findings(sides: _Sides) -> list[Finding]:
         if len(sides.clauses[side]) > 3:
             problems.append(f"{len(sides.clauses[side])} clauses")
         if problems:
-            findings.append(Finding(
-                "long-persona", "warning", f"{side} is long ({', '.join(problems)}): short single sentences "
-                "steer better; every extra clause is one more thing that must mirror (seed rule 2)",
-                "cut to one short sentence that keeps only the conflict", side))
+            findings.append(
+                Finding(
+                    "long-persona",
+                    "warning",
+                    f"{side} is long ({', '.join(problems)}): short single sentences "
+                    "steer better; every extra clause is one more thing that must mirror (seed rule 2)",
+                    "cut to one short sentence that keeps only the conflict",
+                    side,
+                )
+            )
     return findings
 
 
 def _is_abstract_noun(word: str) -> bool:
     return word.endswith(ABSTRACT_SUFFIXES) or word in {
-        "wisdom", "speed", "truth", "freedom", "knowledge", "growth", "beauty", "power", "order", "chaos",
-        "justice", "mercy", "autonomy", "tradition", "progress", "efficiency", "quality", "excellence", "comfort",
-        "safety", "security", "control", "harmony", "balance", "loyalty", "honesty", "integrity", "curiosity",
-        "duty", "virtue", "principle", "principles", "ideals", "values", "self", "wellbeing", "care", "fairness"}
+        "wisdom",
+        "speed",
+        "truth",
+        "freedom",
+        "knowledge",
+        "growth",
+        "beauty",
+        "power",
+        "order",
+        "chaos",
+        "justice",
+        "mercy",
+        "autonomy",
+        "tradition",
+        "progress",
+        "efficiency",
+        "quality",
+        "excellence",
+        "comfort",
+        "safety",
+        "security",
+        "control",
+        "harmony",
+        "balance",
+        "loyalty",
+        "honesty",
+        "integrity",
+        "curiosity",
+        "duty",
+        "virtue",
+        "principle",
+        "principles",
+        "ideals",
+        "values",
+        "self",
+        "wellbeing",
+        "care",
+        "fairness",
+    }
 
 
 def _abstract_findings(sides: _Sides) -> list[Finding]:
@@ -680,35 +828,52 @@ def _abstract_findings(sides: _Sides) -> list[Finding]:
         norms = [t.norm for t in tokens]
         pairs = list(itertools.pairwise(norms))
         stance = [w for w in norms if w in STANCE_WORDS] + [" ".join(p) for p in pairs if p in STANCE_PHRASES]
-        conflict = any(tuple(norms[i:i + len(cue)]) == cue for cue in CONFLICT_CUES for i in range(len(norms)))
+        conflict = any(tuple(norms[i : i + len(cue)]) == cue for cue in CONFLICT_CUES for i in range(len(norms)))
         hyphen_label = bool(re.fullmatch(r"[A-Za-z]+(?:-[A-Za-z]+)+", sides.text[side].strip())) and (
-            any(w in ("over", "before", "first") for w in norms)
-            or _is_abstract_noun(norms[-1]))
+            any(w in ("over", "before", "first") for w in norms) or _is_abstract_noun(norms[-1])
+        )
         if (stance and not conflict) or hyphen_label:
             flagged.append((side, stance or [sides.text[side].strip()]))
     if not flagged:
         return []
     which = " and ".join(side for side, _ in flagged)
     words = [w for _, ws in flagged for w in ws]
-    return [Finding(
-        "abstract-value", "warning", f"{which} state{'s' if len(flagged) == 1 else ''} a value "
-        f"({_quote(words)}) instead of a conflict the model can act out; stated values tended to be reframed "
-        "instrumentally ('I value X because it helps me serve') in-house (seed rule 5, N=3)",
-        "describe what the persona does when two goods conflict: 'does A even when it means B' / "
-        "'does B even when it means giving up A'", flagged[0][0] if len(flagged) == 1 else None, words)]
+    return [
+        Finding(
+            "abstract-value",
+            "warning",
+            f"{which} state{'s' if len(flagged) == 1 else ''} a value "
+            f"({_quote(words)}) instead of a conflict the model can act out; stated values tended to be reframed "
+            "instrumentally ('I value X because it helps me serve') in-house (seed rule 5, N=3)",
+            "describe what the persona does when two goods conflict: 'does A even when it means B' / "
+            "'does B even when it means giving up A'",
+            flagged[0][0] if len(flagged) == 1 else None,
+            words,
+        )
+    ]
 
 
 def _flip_findings(sites: list[list[DiffBlock]], inverted: bool) -> list[Finding]:
     allowed = 2 if inverted else 1
     if len(sites) <= allowed:
         return []
-    places = ["/".join(" ".join(t.text for b in region for t in getattr(b, side) if t.mark == "flip") or "∅"
-                       for side in SIDES) for region in sites]
-    return [Finding(
-        "extra-flip", "warning", f"the pole flips in {len(sites)} places ({'; '.join(places)}): each independent "
-        "flip is a trait of its own, and the vector learns their mix",
-        "flip one thing; split bundled traits into separate pairs", None,
-        [p for p in places])]
+    places = [
+        "/".join(
+            " ".join(t.text for b in region for t in getattr(b, side) if t.mark == "flip") or "∅" for side in SIDES
+        )
+        for region in sites
+    ]
+    return [
+        Finding(
+            "extra-flip",
+            "warning",
+            f"the pole flips in {len(sites)} places ({'; '.join(places)}): each independent "
+            "flip is a trait of its own, and the vector learns their mix",
+            "flip one thing; split bundled traits into separate pairs",
+            None,
+            [p for p in places],
+        )
+    ]
 
 
 def _n_words(text: str) -> str:
@@ -720,11 +885,17 @@ def _form_findings(sides: _Sides) -> list[Finding]:
     forms = {side: persona_form(sides.text[side]) for side in SIDES}
     if forms["pos"] == forms["neg"]:
         return []
-    return [Finding(
-        "form-mismatch", "warning", f"pos reads as {forms['pos']} ({_n_words(sides.text['pos'])}) and "
-        f"neg as {forms['neg']} ({_n_words(sides.text['neg'])}); a template fits one form "
-        "('a {persona} person' vs 'someone who {persona}')",
-        "write both sides in the same form and of similar length", None)]
+    return [
+        Finding(
+            "form-mismatch",
+            "warning",
+            f"pos reads as {forms['pos']} ({_n_words(sides.text['pos'])}) and "
+            f"neg as {forms['neg']} ({_n_words(sides.text['neg'])}); a template fits one form "
+            "('a {persona} person' vs 'someone who {persona}')",
+            "write both sides in the same form and of similar length",
+            None,
+        )
+    ]
 
 
 def lint_pair(pos: str, neg: str, pair_id: str | None = None, where: str | None = None) -> LintReport:
@@ -735,8 +906,12 @@ def lint_pair(pos: str, neg: str, pair_id: str | None = None, where: str | None 
         for block in blocks:
             for token in block.pos + block.neg:
                 token.mark = "same"
-        finding = Finding("identical", "error", "pos and neg are the same text: there is no direction to learn",
-                          "write the opposite pole on the neg side")
+        finding = Finding(
+            "identical",
+            "error",
+            "pos and neg are the same text: there is no direction to learn",
+            "write the opposite pole on the neg side",
+        )
         return LintReport(pos, neg, [finding], blocks, pair_id, where)
     unmirrored = _unmirrored_clauses(sides)
     for side in SIDES:
@@ -745,10 +920,19 @@ def lint_pair(pos: str, neg: str, pair_id: str | None = None, where: str | None 
                 token.in_unmirrored_clause = True
     inverted = _inverts_priority(sides)
     sites = _mark_tokens(sides, blocks, inverted)
-    findings = (_negation_findings(sides) + _absence_findings(sides) + _pole_in_other_findings(sides)
-                + _clause_findings(unmirrored) + _content_findings(sides) + _extra_findings(sides)
-                + _length_findings(sides) + _long_findings(sides) + _abstract_findings(sides)
-                + _flip_findings(sites, inverted) + _form_findings(sides))
+    findings = (
+        _negation_findings(sides)
+        + _absence_findings(sides)
+        + _pole_in_other_findings(sides)
+        + _clause_findings(unmirrored)
+        + _content_findings(sides)
+        + _extra_findings(sides)
+        + _length_findings(sides)
+        + _long_findings(sides)
+        + _abstract_findings(sides)
+        + _flip_findings(sites, inverted)
+        + _form_findings(sides)
+    )
     findings.sort(key=lambda f: f.severity != "error")
     return LintReport(pos, neg, findings, blocks, pair_id, where)
 
@@ -759,8 +943,7 @@ def lint_pairs(pairs: Sequence[PersonaPair]) -> list[LintReport]:
 
 
 # --------------------------------------------------------------------------------------------- display
-MARKS = {"flip": ("[", "]"), "unmirrored": ("<", ">"), "extra": ("+", ""), "moved": ("~", ""),
-         "negation": ("!", "")}
+MARKS = {"flip": ("[", "]"), "unmirrored": ("<", ">"), "extra": ("+", ""), "moved": ("~", ""), "negation": ("!", "")}
 LEGEND = "[flipped]  <unmirrored>  +extra word of a flip  ~moved (same word, other place)  !negation"
 
 
@@ -803,8 +986,10 @@ def format_report(report: LintReport) -> str:
         lines.append(f"  {'':<7}  {'':<18}  fix: {f.fix}")
     if report.second_opinion is not None:
         opinion = report.second_opinion
-        lines.append(f"  second opinion ({opinion.get('source')}): {opinion.get('verdict')} — "
-                     f"{opinion.get('reason') or ''}".rstrip(" —"))
+        lines.append(
+            f"  second opinion ({opinion.get('source')}): {opinion.get('verdict')} — "
+            f"{opinion.get('reason') or ''}".rstrip(" —")
+        )
     return "\n".join(lines)
 
 

@@ -84,7 +84,8 @@ def check_form(template: Template, pair: PersonaPair) -> None:
             f"template {template.id!r} takes a {template.form} persona but pair {pair.id!r} is a {pair.form}",
             where=template.where or pair.where,
             fix="pick a template of the matching form (e.g. '… a {persona} person.' for adjectives, "
-                "'… someone who {persona}.' for clauses)")
+            "'… someone who {persona}.' for clauses)",
+        )
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -102,8 +103,11 @@ def _items(path: Path, key: str) -> list[tuple[str, Any]]:
     else:
         start = 1
     if not isinstance(data, list):
-        raise DataError(f"expected a list of {key} (or a mapping with a '{key}:' list)", where=f"{path}:{start}",
-                        fix=f"write '{key}:' followed by '- id: …' entries")
+        raise DataError(
+            f"expected a list of {key} (or a mapping with a '{key}:' list)",
+            where=f"{path}:{start}",
+            fix=f"write '{key}:' followed by '- id: …' entries",
+        )
     out = []
     for item in data:
         lines = getattr(item, "lines", None)
@@ -114,8 +118,11 @@ def _items(path: Path, key: str) -> list[tuple[str, Any]]:
 
 def _require(item: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...]) -> dict:
     if not isinstance(item, dict):
-        raise DataError(f"each entry must be a mapping, got {type(item).__name__}", where=where,
-                        fix="write entries as 'key: value' mappings")
+        raise DataError(
+            f"each entry must be a mapping, got {type(item).__name__}",
+            where=where,
+            fix="write entries as 'key: value' mappings",
+        )
     for name in required:
         value = item.get(name)
         if not isinstance(value, str) or not value.strip():
@@ -123,8 +130,9 @@ def _require(item: Any, where: str, required: tuple[str, ...], optional: tuple[s
             raise DataError(f"field {name!r} {problem}", where=where, fix=f"give every entry a {name!r} string")
     unknown = sorted(set(item) - set(required) - set(optional))
     if unknown:
-        raise DataError(f"unknown field {unknown[0]!r}", where=where,
-                        fix=f"allowed fields: {', '.join(required + optional)}")
+        raise DataError(
+            f"unknown field {unknown[0]!r}", where=where, fix=f"allowed fields: {', '.join(required + optional)}"
+        )
     for name in optional:
         if item.get(name) is not None and not isinstance(item[name], str):
             raise DataError(f"field {name!r} must be a string", where=where, fix=f"quote the {name!r} value")
@@ -135,8 +143,11 @@ def _check_unique(entries: list, kind: str) -> None:
     seen: dict[str, str] = {}
     for entry in entries:
         if entry.id in seen:
-            raise DataError(f"duplicate {kind} id {entry.id!r} (first at {seen[entry.id]})", where=entry.where,
-                            fix="give every entry a unique id")
+            raise DataError(
+                f"duplicate {kind} id {entry.id!r} (first at {seen[entry.id]})",
+                where=entry.where,
+                fix="give every entry a unique id",
+            )
         seen[entry.id] = entry.where
 
 
@@ -145,8 +156,7 @@ def load_pairs(path: str | Path) -> list[PersonaPair]:
     pairs = []
     for where, item in _items(Path(path), "pairs"):
         item = _require(item, where, ("id", "pos", "neg"), ("pos_behavior", "neg_behavior", "notes"))
-        pairs.append(PersonaPair(**{k: (v.strip() if isinstance(v, str) else v) for k, v in item.items()},
-                                 where=where))
+        pairs.append(PersonaPair(**{k: (v.strip() if isinstance(v, str) else v) for k, v in item.items()}, where=where))
     _check_unique(pairs, "pair")
     return pairs
 
@@ -158,14 +168,23 @@ def load_templates(path: str | Path) -> list[Template]:
         item = _require(item, where, ("id", "text"), ("channel", "form", "notes"))
         slots = item["text"].count(PERSONA_SLOT)
         if slots != 1:
-            raise DataError(f"template {item['id']!r} has {slots} {PERSONA_SLOT} slots; it needs exactly one",
-                            where=where, fix=f"write one {PERSONA_SLOT} where the persona goes")
+            raise DataError(
+                f"template {item['id']!r} has {slots} {PERSONA_SLOT} slots; it needs exactly one",
+                where=where,
+                fix=f"write one {PERSONA_SLOT} where the persona goes",
+            )
         if item.get("channel") is not None and item["channel"] not in CHANNELS:
-            raise DataError(f"channel {item['channel']!r} is not one of {', '.join(CHANNELS)}", where=where,
-                            fix="use one of the listed channels or leave it out")
+            raise DataError(
+                f"channel {item['channel']!r} is not one of {', '.join(CHANNELS)}",
+                where=where,
+                fix="use one of the listed channels or leave it out",
+            )
         if item.get("form") is not None and item["form"] not in ("adjective", "clause"):
-            raise DataError(f"form {item['form']!r} must be 'adjective' or 'clause'", where=where,
-                            fix="use adjective or clause, or leave it out to infer it")
+            raise DataError(
+                f"form {item['form']!r} must be 'adjective' or 'clause'",
+                where=where,
+                fix="use adjective or clause, or leave it out to infer it",
+            )
         templates.append(Template(**item, where=where))
     _check_unique(templates, "template")
     return templates
@@ -177,5 +196,4 @@ def find_by_id(entries: list, entry_id: str, kind: str, source: str | Path) -> A
         if entry.id == entry_id:
             return entry
     ids = ", ".join(e.id for e in entries[:20])
-    raise WsteerError(f"no {kind} with id {entry_id!r} in {source}", where=f"{kind}_id",
-                      fix=f"use one of: {ids}")
+    raise WsteerError(f"no {kind} with id {entry_id!r} in {source}", where=f"{kind}_id", fix=f"use one of: {ids}")

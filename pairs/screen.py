@@ -74,17 +74,18 @@ class ScreenConfig:
     templates_file: str = option("pairs/library/templates.yaml", "Templates (YAML or JSONL).")
     template_ids: list[str] = option(help="Template ids to screen; empty = every template.", factory=list)
     prompts: list[str] = option(help="Task prompts each persona answers.", factory=lambda: list(DEFAULT_PROMPTS))
-    samples_per_prompt: int = option(1, "Answers per prompt and side (each with its own seed, shared by pos "
-                                        "and neg).")
-    sampling: SamplingConfig = option(help="Decoding settings.",
-                                      factory=lambda: SamplingConfig(max_new_tokens=48, temperature=0.7))
+    samples_per_prompt: int = option(1, "Answers per prompt and side (each with its own seed, shared by pos and neg).")
+    sampling: SamplingConfig = option(
+        help="Decoding settings.", factory=lambda: SamplingConfig(max_new_tokens=48, temperature=0.7)
+    )
     seed: int = option(0, "Base seed for sampling and the bootstrap.")
     batch_size: int = option(16, "Rows per generate / scoring batch.")
     weights: ScoreWeights = option(help="Off-axis penalties in the score.", factory=ScoreWeights)
     confidence: float = option(0.95, "Confidence level of the bootstrap intervals.")
     n_resamples: int = option(2000, "Bootstrap resamples.")
-    output_format: Literal["csv", "jsonl"] = option("csv", "Format of the full table (the Markdown table is "
-                                                           "always written).")
+    output_format: Literal["csv", "jsonl"] = option(
+        "csv", "Format of the full table (the Markdown table is always written)."
+    )
     out_dir: str = option("runs/screen", "Output directory.")
 
     def __post_init__(self) -> None:
@@ -137,15 +138,23 @@ def select_combinations(cfg: ScreenConfig) -> tuple[list[tuple[Template, Persona
             else:
                 skipped.append((template.id, pair.id))
     if not combos:
-        raise WsteerError("no template fits any selected pair (adjective templates take adjective pairs, clause "
-                          "templates take clause pairs)", where="template_ids / pair_ids",
-                          fix="select at least one template of the same form as a selected pair")
+        raise WsteerError(
+            "no template fits any selected pair (adjective templates take adjective pairs, clause "
+            "templates take clause pairs)",
+            where="template_ids / pair_ids",
+            fix="select at least one template of the same form as a selected pair",
+        )
     return combos, skipped
 
 
 # --------------------------------------------------------------------------------------------- statistics
-def row_metrics(pos_texts: Sequence[str], neg_texts: Sequence[str], plr_pos: Sequence[float],
-                plr_neg: Sequence[float], terms: Sequence[str]) -> dict[str, np.ndarray]:
+def row_metrics(
+    pos_texts: Sequence[str],
+    neg_texts: Sequence[str],
+    plr_pos: Sequence[float],
+    plr_neg: Sequence[float],
+    terms: Sequence[str],
+) -> dict[str, np.ndarray]:
     """Per-row (prompt × sample) on- and off-axis values for one template × pair."""
     from wsteer.textstats import has_persona_echo, hedging_rate, is_refusal, word_count
 
@@ -163,18 +172,30 @@ def row_metrics(pos_texts: Sequence[str], neg_texts: Sequence[str], plr_pos: Seq
     }
 
 
-def combined_score(on_axis: float, length_log2: float, refusal_diff: float, echo_rate: float,
-                   hedging_diff: float, weights: ScoreWeights) -> float:
+def combined_score(
+    on_axis: float,
+    length_log2: float,
+    refusal_diff: float,
+    echo_rate: float,
+    hedging_diff: float,
+    weights: ScoreWeights,
+) -> float:
     """ΔPLR minus weighted absolute mean off-axis differences (see the module docstring); works on arrays too."""
-    return (on_axis - weights.length * np.abs(length_log2) - weights.refusal * np.abs(refusal_diff)
-            - weights.echo * echo_rate - weights.hedging * np.abs(hedging_diff))
+    return (
+        on_axis
+        - weights.length * np.abs(length_log2)
+        - weights.refusal * np.abs(refusal_diff)
+        - weights.echo * echo_rate
+        - weights.hedging * np.abs(hedging_diff)
+    )
 
 
 _SCORE_COLUMNS = ("on_axis", "length_log2", "refusal_diff", "echo_rate", "hedging_diff")
 
 
-def score_with_ci(metrics: dict[str, np.ndarray], weights: ScoreWeights, confidence: float, n_resamples: int,
-                  seed: int) -> dict[str, float]:
+def score_with_ci(
+    metrics: dict[str, np.ndarray], weights: ScoreWeights, confidence: float, n_resamples: int, seed: int
+) -> dict[str, float]:
     """The combined score with a bootstrap CI that resamples rows jointly (all metrics of a row together)."""
     from scipy import stats
 
@@ -190,8 +211,16 @@ def score_with_ci(metrics: dict[str, np.ndarray], weights: ScoreWeights, confide
 
     if n < 2 or np.all(columns == columns[:, :1]):
         return {"mean": point, "lo": point, "hi": point, "n": n}
-    result = stats.bootstrap(tuple(columns), statistic, paired=True, vectorized=True, confidence_level=confidence,
-                             n_resamples=n_resamples, method="percentile", random_state=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        tuple(columns),
+        statistic,
+        paired=True,
+        vectorized=True,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
     low, high = result.confidence_interval
     return {"mean": point, "lo": float(low), "hi": float(high), "n": n}
 
@@ -210,8 +239,11 @@ def summarise(metrics: dict[str, np.ndarray], cfg: ScreenConfig) -> dict[str, fl
         summary = ci(metrics[name])
         out[name], out[f"{name}_lo"], out[f"{name}_hi"] = summary["mean"], summary["lo"], summary["hi"]
     length = ci(metrics["length_log2"])
-    out["length_ratio"], out["length_ratio_lo"], out["length_ratio_hi"] = (2.0 ** length["mean"], 2.0 ** length["lo"],
-                                                                           2.0 ** length["hi"])
+    out["length_ratio"], out["length_ratio_lo"], out["length_ratio_hi"] = (
+        2.0 ** length["mean"],
+        2.0 ** length["lo"],
+        2.0 ** length["hi"],
+    )
     score = score_with_ci(metrics, cfg.weights, cfg.confidence, cfg.n_resamples, cfg.seed)
     out["score"], out["score_lo"], out["score_hi"] = score["mean"], score["lo"], score["hi"]
     return out
@@ -235,12 +267,17 @@ def run_screen(cfg: ScreenConfig, model=None, tokenizer=None) -> ScreenResult:
     combos, skipped = select_combinations(cfg)
     tokenizer = tokenizer or load_tokenizer(cfg.model)
     model = model or load_model(cfg.model)
-    rows = [(prompt, _row_seed(cfg, i * cfg.samples_per_prompt + k))
-            for i, prompt in enumerate(cfg.prompts) for k in range(cfg.samples_per_prompt)]
-    requests = [GenerationRequest(persona_messages(prompt, template.text, getattr(pair, side)), seed=seed,
-                                  tag=(c, r, side))
-                for c, (template, pair) in enumerate(combos) for r, (prompt, seed) in enumerate(rows)
-                for side in ("pos", "neg")]
+    rows = [
+        (prompt, _row_seed(cfg, i * cfg.samples_per_prompt + k))
+        for i, prompt in enumerate(cfg.prompts)
+        for k in range(cfg.samples_per_prompt)
+    ]
+    requests = [
+        GenerationRequest(persona_messages(prompt, template.text, getattr(pair, side)), seed=seed, tag=(c, r, side))
+        for c, (template, pair) in enumerate(combos)
+        for r, (prompt, seed) in enumerate(rows)
+        for side in ("pos", "neg")
+    ]
     backend = HFBackend(model, tokenizer, batch_size=cfg.batch_size)
     answers = {g.request.tag: g.text for g in backend.generate(requests, cfg.sampling, progress="screen: generate")}
 
@@ -249,22 +286,50 @@ def run_screen(cfg: ScreenConfig, model=None, tokenizer=None) -> ScreenResult:
     for c, (template, pair) in enumerate(tqdm(combos, desc="screen: score", unit="combo")):
         pos_texts = [answers[(c, r, "pos")] for r in range(len(rows))]
         neg_texts = [answers[(c, r, "neg")] for r in range(len(rows))]
-        plr = persona_log_likelihood_ratio(model, tokenizer, prompts + prompts, pos_texts + neg_texts, template.text,
-                                           pair.pos, pair.neg, batch_size=cfg.batch_size)
-        metrics = row_metrics(pos_texts, neg_texts, plr[:len(rows)], plr[len(rows):],
-                              persona_terms(pair.pos, pair.neg))
+        plr = persona_log_likelihood_ratio(
+            model,
+            tokenizer,
+            prompts + prompts,
+            pos_texts + neg_texts,
+            template.text,
+            pair.pos,
+            pair.neg,
+            batch_size=cfg.batch_size,
+        )
+        metrics = row_metrics(
+            pos_texts, neg_texts, plr[: len(rows)], plr[len(rows) :], persona_terms(pair.pos, pair.neg)
+        )
         lint = lint_pair(pair.pos, pair.neg).to_dict()["status"]
-        table.append({"template": template.id, "channel": template.channel or "", "form": template.form,
-                      "pair": pair.id, **summarise(metrics, cfg), "lint": lint})
-        generations += [{"template": template.id, "pair": pair.id, "prompt": prompt, "seed": seed,
-                         "pos": pos_texts[r], "neg": neg_texts[r], "plr_pos": metrics["plr_pos"][r],
-                         "plr_neg": metrics["plr_neg"][r]} for r, (prompt, seed) in enumerate(rows)]
+        table.append(
+            {
+                "template": template.id,
+                "channel": template.channel or "",
+                "form": template.form,
+                "pair": pair.id,
+                **summarise(metrics, cfg),
+                "lint": lint,
+            }
+        )
+        generations += [
+            {
+                "template": template.id,
+                "pair": pair.id,
+                "prompt": prompt,
+                "seed": seed,
+                "pos": pos_texts[r],
+                "neg": neg_texts[r],
+                "plr_pos": metrics["plr_pos"][r],
+                "plr_neg": metrics["plr_neg"][r],
+            }
+            for r, (prompt, seed) in enumerate(rows)
+        ]
     table.sort(key=lambda row: -row["score"] if math.isfinite(row["score"]) else math.inf)
     return _write_outputs(cfg, table, generations, skipped)
 
 
-def _write_outputs(cfg: ScreenConfig, table: list[dict], generations: list[dict],
-                   skipped: list[tuple[str, str]]) -> ScreenResult:
+def _write_outputs(
+    cfg: ScreenConfig, table: list[dict], generations: list[dict], skipped: list[tuple[str, str]]
+) -> ScreenResult:
     from wsteer.io import atomic_write_text, write_jsonl
     from wsteer.manifest import write_run_record
 
@@ -276,12 +341,21 @@ def _write_outputs(cfg: ScreenConfig, table: list[dict], generations: list[dict]
     markdown = atomic_write_text(out / "screen.md", to_markdown(table, cfg, skipped))
     generations_path = write_jsonl(out / "generations.jsonl", generations)
     manifest = write_run_record(
-        out, "templates.screen", cfg, seeds={"sampling": cfg.seed, "bootstrap": cfg.seed},
-        inputs={"pairs": resolve_input(cfg.pairs_file, "pairs_file"),
-                "templates": resolve_input(cfg.templates_file, "templates_file")},
-        extra={"outputs": [table_path.name, markdown.name, generations_path.name], "combinations": len(table),
-               "skipped_form_mismatch": [list(s) for s in skipped]},
-        launch=f"wsteer templates screen --config {DEFAULT_CONFIG}")
+        out,
+        "templates.screen",
+        cfg,
+        seeds={"sampling": cfg.seed, "bootstrap": cfg.seed},
+        inputs={
+            "pairs": resolve_input(cfg.pairs_file, "pairs_file"),
+            "templates": resolve_input(cfg.templates_file, "templates_file"),
+        },
+        extra={
+            "outputs": [table_path.name, markdown.name, generations_path.name],
+            "combinations": len(table),
+            "skipped_form_mismatch": [list(s) for s in skipped],
+        },
+        launch=f"wsteer templates screen --config {DEFAULT_CONFIG}",
+    )
     return ScreenResult(table, table_path, markdown, generations_path, manifest, skipped)
 
 
@@ -315,21 +389,31 @@ def to_markdown(table: list[dict], cfg: ScreenConfig, skipped: Sequence[tuple[st
     w = cfg.weights
     level = f"{cfg.confidence:.0%}"
     lines = [
-        "# Template × pair screen", "",
+        "# Template × pair screen",
+        "",
         f"Model `{cfg.model.name}`; {len(cfg.prompts)} prompts × {cfg.samples_per_prompt} sample(s) per side; "
         f"max_new_tokens {cfg.sampling.max_new_tokens}, temperature {cfg.sampling.temperature}; seed {cfg.seed}. "
-        f"Brackets: {level} bootstrap CI over rows (n per row of the table).", "",
+        f"Brackets: {level} bootstrap CI over rows (n per row of the table).",
+        "",
         f"score = ΔPLR − {w.length}·|log2 length ratio| − {w.refusal}·|Δrefusal| − {w.echo}·echo − "
-        f"{w.hedging}·|Δhedging|", "",
+        f"{w.hedging}·|Δhedging|",
+        "",
         "| # | template | pair | n | ΔPLR (on-axis) | length ratio | Δrefusal | echo rate | Δhedging | score | lint |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for rank, row in enumerate(table, 1):
-        lines.append(f"| {rank} | {row['template']} | {row['pair']} | {row['n']} | {_cell(row, 'on_axis')} | "
-                     f"{_ratio_cell(row)} | {_cell(row, 'refusal_diff', 2)} | {_cell(row, 'echo_rate', 2)} | "
-                     f"{_cell(row, 'hedging_diff', 2)} | {_cell(row, 'score')} | {row['lint']} |")
-    lines += ["", "## Templates across pairs", "",
-              "| template | channel | form | pairs | mean score | mean ΔPLR |", "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {rank} | {row['template']} | {row['pair']} | {row['n']} | {_cell(row, 'on_axis')} | "
+            f"{_ratio_cell(row)} | {_cell(row, 'refusal_diff', 2)} | {_cell(row, 'echo_rate', 2)} | "
+            f"{_cell(row, 'hedging_diff', 2)} | {_cell(row, 'score')} | {row['lint']} |"
+        )
+    lines += [
+        "",
+        "## Templates across pairs",
+        "",
+        "| template | channel | form | pairs | mean score | mean ΔPLR |",
+        "|---|---|---|---|---|---|",
+    ]
     by_template: dict[str, list[dict]] = {}
     for row in table:
         by_template.setdefault(row["template"], []).append(row)
@@ -337,12 +421,15 @@ def to_markdown(table: list[dict], cfg: ScreenConfig, skipped: Sequence[tuple[st
     for template, rows in by_template.items():
         scores = [r["score"] for r in rows if math.isfinite(r["score"])]
         on = [r["on_axis"] for r in rows if math.isfinite(r["on_axis"])]
-        summary.append((np.mean(scores) if scores else math.nan, template, rows[0], len(rows),
-                        np.mean(on) if on else math.nan))
+        summary.append(
+            (np.mean(scores) if scores else math.nan, template, rows[0], len(rows), np.mean(on) if on else math.nan)
+        )
     summary.sort(key=lambda s: -s[0] if math.isfinite(s[0]) else math.inf)
     for mean_score, template, first, n_pairs, mean_on in summary:
-        lines.append(f"| {template} | {first['channel'] or '-'} | {first['form']} | {n_pairs} | {mean_score:+.3f} | "
-                     f"{mean_on:+.3f} |")
+        lines.append(
+            f"| {template} | {first['channel'] or '-'} | {first['form']} | {n_pairs} | {mean_score:+.3f} | "
+            f"{mean_on:+.3f} |"
+        )
     if skipped:
         lines += ["", f"{len(skipped)} template × pair combination(s) skipped because their forms differ."]
     return "\n".join(lines) + "\n"

@@ -25,7 +25,8 @@ RULE = "second-opinion"
 SYSTEM_PROMPT = (
     "You review persona pairs used to steer language models. The steering direction is the average difference "
     "between text written as the POS persona and text written as the NEG persona, so anything that differs "
-    "between the two descriptions other than the intended pole becomes part of the direction.")
+    "between the two descriptions other than the intended pole becomes part of the direction."
+)
 
 MIRROR_TEST = """Apply the mirror test to this persona pair.
 
@@ -46,14 +47,17 @@ Answer with JSON only, no other text:
 class SecondOpinionConfig(LLMConfig):
     """Where to ask for a second opinion (see :class:`wsteer.llm.LLMConfig`) and how to treat it."""
 
-    severity: Literal["warning", "error"] = option("warning", "Severity of the finding when the second opinion "
-                                                              "says the pair fails the mirror test.")
+    severity: Literal["warning", "error"] = option(
+        "warning", "Severity of the finding when the second opinion says the pair fails the mirror test."
+    )
 
 
 def mirror_test_messages(pos: str, neg: str) -> Messages:
     """The conversation that asks a model for the mirror test of one pair."""
-    return [{"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": MIRROR_TEST.format(pos=pos.strip(), neg=neg.strip())}]
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": MIRROR_TEST.format(pos=pos.strip(), neg=neg.strip())},
+    ]
 
 
 def parse_verdict(text: str) -> dict:
@@ -69,16 +73,18 @@ def parse_verdict(text: str) -> dict:
         verdict = str(data.get("verdict", "")).strip().lower()
         if verdict in ("pass", "fail"):
             unmirrored = data.get("unmirrored") or []
-            return {"verdict": verdict, "unmirrored": [str(u) for u in unmirrored][:10] if isinstance(
-                unmirrored, list) else [str(unmirrored)], "reason": str(data.get("reason", ""))[:500]}
+            return {
+                "verdict": verdict,
+                "unmirrored": [str(u) for u in unmirrored][:10] if isinstance(unmirrored, list) else [str(unmirrored)],
+                "reason": str(data.get("reason", ""))[:500],
+            }
     words = set(re.findall(r"\b(pass|fail)\b", text.lower()))
     if len(words) == 1:
         return {"verdict": words.pop(), "unmirrored": [], "reason": text.strip()[:500]}
     return {"verdict": "unclear", "unmirrored": [], "reason": text.strip()[:500]}
 
 
-def add_second_opinions(reports: Sequence[LintReport], cfg: SecondOpinionConfig, model=None,
-                        tokenizer=None) -> None:
+def add_second_opinions(reports: Sequence[LintReport], cfg: SecondOpinionConfig, model=None, tokenizer=None) -> None:
     """Ask the configured model about each report's pair; record the answer and add a finding on fail/unclear."""
     conversations = [mirror_test_messages(r.pos, r.neg) for r in reports]
     replies = ask(conversations, cfg, model, tokenizer, purpose="second-opinion")
@@ -88,11 +94,23 @@ def add_second_opinions(reports: Sequence[LintReport], cfg: SecondOpinionConfig,
         report.second_opinion = {"source": source, **opinion, "raw": reply[:1000]}
         if opinion["verdict"] == "fail":
             unmirrored = f" (unmirrored: {', '.join(opinion['unmirrored'])})" if opinion["unmirrored"] else ""
-            report.findings.append(Finding(
-                RULE, cfg.severity, f"the second opinion ({source}) says the pair fails the mirror test: "
-                f"{opinion['reason']}{unmirrored}", "read its reason; mirror or drop the content it names",
-                None, opinion["unmirrored"]))
+            report.findings.append(
+                Finding(
+                    RULE,
+                    cfg.severity,
+                    f"the second opinion ({source}) says the pair fails the mirror test: "
+                    f"{opinion['reason']}{unmirrored}",
+                    "read its reason; mirror or drop the content it names",
+                    None,
+                    opinion["unmirrored"],
+                )
+            )
         elif opinion["verdict"] == "unclear":
-            report.findings.append(Finding(
-                RULE, "warning", f"the second opinion ({source}) gave no readable verdict",
-                "use a stronger instruction-following model for the second opinion"))
+            report.findings.append(
+                Finding(
+                    RULE,
+                    "warning",
+                    f"the second opinion ({source}) gave no readable verdict",
+                    "use a stronger instruction-following model for the second opinion",
+                )
+            )

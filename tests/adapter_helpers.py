@@ -11,7 +11,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import pytest
 import torch
 
 from wsteer.models import weights_fingerprint
@@ -37,11 +36,19 @@ def make_adapter(base, path, seed, r=4, alpha=8, targets=TARGETS, scale=20.0, **
 
 def steering_info(base_dir, **changes) -> SteeringInfo:
     """A hand-written steering.json for an adapter trained on the checkpoint at ``base_dir``."""
-    info = SteeringInfo(pos="honest", neg="dishonest", template="Pretend you're a {persona} person.",
-                        objective="dpo", base_model=str(base_dir), base_hash=weights_fingerprint(base_dir),
-                        data_sha256="0" * 64, train_config={"learning_rate": 1e-4, "r": 4},
-                        metrics={"train_loss": 0.42}, versions={"peft": "0.21.2"},
-                        provenance={"trained_by": "test"})
+    info = SteeringInfo(
+        pos="honest",
+        neg="dishonest",
+        template="Pretend you're a {persona} person.",
+        objective="dpo",
+        base_model=str(base_dir),
+        base_hash=weights_fingerprint(base_dir),
+        data_sha256="0" * 64,
+        train_config={"learning_rate": 1e-4, "r": 4},
+        metrics={"train_loss": 0.42},
+        versions={"peft": "0.21.2"},
+        provenance={"trained_by": "test"},
+    )
     return dataclasses.replace(info, **changes)
 
 
@@ -91,13 +98,3 @@ def one_line_error(result) -> str:
     assert len(lines) == 1, result.err
     assert result.err.rstrip("\n").endswith(lines[0]), "the error must be the last thing printed"
     return lines[0]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run a test module's many tiny ops on one thread: on a shared, loaded CPU two spinning OpenMP threads are
-    several times slower (import this name into a test module to use it)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

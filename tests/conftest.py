@@ -65,5 +65,19 @@ def cli(capsys):
 def run_module(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
     """Run ``python ARGS`` in a subprocess with the checkout importable; returns CompletedProcess."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
-    return subprocess.run([sys.executable, *args], cwd=cwd or REPO_ROOT, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd or REPO_ROOT, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def torch_threads():
+    """One torch thread for the whole suite unless WSTEER_TEST_THREADS says otherwise. The test models are tiny
+    and gain nothing from intra-op threads, while on a shared 2-core machine two spinning OpenMP threads wait on
+    each other behind other jobs: the SmolLM2 pipeline test took 9 min 46 s with 2 threads and 46 s with one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("WSTEER_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(before)

@@ -30,8 +30,9 @@ class FakeChatServer:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(payload.encode() if status == 200 else
-                                 f"denied {self.headers.get('Authorization')}".encode())
+                self.wfile.write(
+                    payload.encode() if status == 200 else f"denied {self.headers.get('Authorization')}".encode()
+                )
 
             def log_message(self, *args):
                 pass

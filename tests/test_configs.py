@@ -26,7 +26,7 @@ def wsteer_argv(command: str) -> list[str]:
     if words[0] == "wsteer":
         return words[1:]
     if words[:2] == ["accelerate", "launch"] and "-m" in words:
-        return words[words.index("-m") + 1:]
+        return words[words.index("-m") + 1 :]
     raise AssertionError(f"unrecognised launch command: {command}")
 
 

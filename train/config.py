@@ -24,22 +24,36 @@ class LoraSettings:
     """The LoRA adapter that carries the steering delta (passed to ``peft.LoraConfig``)."""
 
     r: int = option(16, "LoRA rank (peft `r`).")
-    alpha: float = option(32.0, "LoRA alpha (peft `lora_alpha`); the delta is scaled by alpha/r (alpha/sqrt(r) with "
-                                "rsLoRA).")
-    dropout: float = option(0.0, "Dropout on the LoRA branch (peft `lora_dropout`). TRL's DPO disables dropout "
-                                 "anyway unless disable_dropout=false.")
-    target_modules: list[str] = option(help="Module names to adapt (peft `target_modules`); 'all-linear' as the "
-                                            "only entry adapts every linear layer except the LM head.",
-                                       factory=lambda: list(ALL_LINEAR))
+    alpha: float = option(
+        32.0, "LoRA alpha (peft `lora_alpha`); the delta is scaled by alpha/r (alpha/sqrt(r) with rsLoRA)."
+    )
+    dropout: float = option(
+        0.0,
+        "Dropout on the LoRA branch (peft `lora_dropout`). TRL's DPO disables dropout "
+        "anyway unless disable_dropout=false.",
+    )
+    target_modules: list[str] = option(
+        help="Module names to adapt (peft `target_modules`); 'all-linear' as the "
+        "only entry adapts every linear layer except the LM head.",
+        factory=lambda: list(ALL_LINEAR),
+    )
     layers: list[int] | str | None = option(
-        None, "Layers to adapt: a list of indices, or an inclusive range 'FIRST-LAST' (e.g. '8-20'); None = all "
-              "layers (peft `layers_to_transform`).")
+        None,
+        "Layers to adapt: a list of indices, or an inclusive range 'FIRST-LAST' (e.g. '8-20'); None = all "
+        "layers (peft `layers_to_transform`).",
+    )
     use_rslora: bool = option(False, "Rank-stabilised LoRA: scale by alpha/sqrt(r) (peft `use_rslora`).")
-    use_dora: bool = option(False, "DoRA (peft `use_dora`). Its delta is not linear in the steering coefficient, so "
-                                   "only objective 'dpo' accepts it and the adapter cannot be steered by α.")
-    init: str = option("default", "Initialisation (peft `init_lora_weights`): 'default' (B = 0), 'gaussian', "
-                                  "'pissa' or 'pissa_niter_N'. PiSSA adapters are saved converted to plain LoRA "
-                                  "against the original base, so α = 0 is still the base model.")
+    use_dora: bool = option(
+        False,
+        "DoRA (peft `use_dora`). Its delta is not linear in the steering coefficient, so "
+        "only objective 'dpo' accepts it and the adapter cannot be steered by α.",
+    )
+    init: str = option(
+        "default",
+        "Initialisation (peft `init_lora_weights`): 'default' (B = 0), 'gaussian', "
+        "'pissa' or 'pissa_niter_N'. PiSSA adapters are saved converted to plain LoRA "
+        "against the original base, so α = 0 is still the base model.",
+    )
 
     def __post_init__(self) -> None:
         if self.r < 1:
@@ -75,29 +89,44 @@ class LoraSettings:
 class TrainConfig:
     """``wsteer train``: curated cho/rej pairs -> a steering LoRA adapter (+ steering.json)."""
 
-    data: str = option(help="Curated pairs (JSONL of PairRecord: prompt without the persona, cho, rej, pos, neg, "
-                            "template), e.g. runs/x/pairs/curated.jsonl.")
-    output_dir: str = option("runs/train/adapter", "Where the adapter directory goes (written atomically: built "
-                                                   "under a temp name, renamed on success).")
-    checkpoint_dir: str | None = option(None, "Checkpoints, trainer logs and the prepared-data cache; a rerun "
-                                              "resumes from the last complete checkpoint here. Default: "
-                                              "<output_dir>.work")
-    objective: Objective = option("dpo", "dpo: TRL DPOTrainer, reference = base (adapter disabled). "
-                                         "bidirectional: one adapter learns cho>rej at scale +1 and rej>cho at "
-                                         "scale -1 in the same step. contrastive_sft: SFT one LoRA on cho and one "
-                                         "on rej; the steering adapter is pos - neg.")
+    data: str = option(
+        help="Curated pairs (JSONL of PairRecord: prompt without the persona, cho, rej, pos, neg, "
+        "template), e.g. runs/x/pairs/curated.jsonl."
+    )
+    output_dir: str = option(
+        "runs/train/adapter",
+        "Where the adapter directory goes (written atomically: built under a temp name, renamed on success).",
+    )
+    checkpoint_dir: str | None = option(
+        None,
+        "Checkpoints, trainer logs and the prepared-data cache; a rerun "
+        "resumes from the last complete checkpoint here. Default: "
+        "<output_dir>.work",
+    )
+    objective: Objective = option(
+        "dpo",
+        "dpo: TRL DPOTrainer, reference = base (adapter disabled). "
+        "bidirectional: one adapter learns cho>rej at scale +1 and rej>cho at "
+        "scale -1 in the same step. contrastive_sft: SFT one LoRA on cho and one "
+        "on rej; the steering adapter is pos - neg.",
+    )
     model: ModelConfig = option(help="Base model (quantization: 4bit/8bit = QLoRA).", factory=ModelConfig)
     lora: LoraSettings = option(help="The LoRA adapter.", factory=LoraSettings)
 
     # --- preference loss
     beta: float = option(0.1, "DPO beta (TRL `beta`): higher = stay closer to the reference.")
-    loss_type: list[str] = option(help="TRL DPO loss variant(s), passed through (sigmoid, ipo, hinge, robust, "
-                                       "apo_zero, sigmoid_norm, …); several are summed with loss_weights.",
-                                  factory=lambda: ["sigmoid"])
+    loss_type: list[str] = option(
+        help="TRL DPO loss variant(s), passed through (sigmoid, ipo, hinge, robust, "
+        "apo_zero, sigmoid_norm, …); several are summed with loss_weights.",
+        factory=lambda: ["sigmoid"],
+    )
     loss_weights: list[float] | None = option(None, "Weights of the loss_type entries (TRL `loss_weights`).")
     label_smoothing: float = option(0.0, "TRL `label_smoothing` (robust / exo_pair losses).")
-    kl_coef: float = option(0.0, "bidirectional only: weight of the token-level KL(adapter at ±1 || base) on "
-                                 "completion tokens, which keeps both poles coherent; 0 = off.")
+    kl_coef: float = option(
+        0.0,
+        "bidirectional only: weight of the token-level KL(adapter at ±1 || base) on "
+        "completion tokens, which keeps both poles coherent; 0 = off.",
+    )
 
     # --- optimisation
     learning_rate: float = option(5e-4, "Peak learning rate (AdamW).")
@@ -105,45 +134,64 @@ class TrainConfig:
     max_steps: int = option(-1, "Stop after this many optimizer steps (-1 = run all epochs).")
     batch_size: int = option(4, "Pairs per optimizer step, per device.")
     micro_batch_size: int | None = option(
-        None, "Pairs per forward pass (TRL `per_device_train_batch_size`); batch_size must be a multiple, the rest "
-              "is gradient accumulation. None = 1 without a GPU (measured on CPU: same speed as 4, and peak memory "
-              "below TRL's defaults without gradient checkpointing), batch_size on a GPU.")
+        None,
+        "Pairs per forward pass (TRL `per_device_train_batch_size`); batch_size must be a multiple, the rest "
+        "is gradient accumulation. None = 1 without a GPU (measured on CPU: same speed as 4, and peak memory "
+        "below TRL's defaults without gradient checkpointing), batch_size on a GPU.",
+    )
     warmup_ratio: float = option(0.1, "Fraction of steps with a linear learning-rate warmup.")
     lr_scheduler: str = option("linear", "transformers scheduler name: linear, cosine, constant_with_warmup, …")
     weight_decay: float = option(0.0, "AdamW weight decay.")
     max_grad_norm: float = option(1.0, "Gradient clipping norm.")
     seed: int = option(0, "Seed for the adapter initialisation, data order and the held-out split.")
     max_length: int | None = option(1024, "Truncate prompt+completion to this many tokens (TRL `max_length`).")
-    gradient_checkpointing: bool = option(False, "Recompute activations in the backward pass: saves memory on "
-                                                 "large models, costs ~30% time. TRL turns it on by default; off "
-                                                 "here because LoRA on small models is compute-bound.")
-    precompute_ref: bool = option(True, "Compute the reference log-probs once before training (adapter "
-                                        "disabled) instead of a reference forward every step "
-                                        "(TRL `precompute_ref_log_probs`).")
+    gradient_checkpointing: bool = option(
+        False,
+        "Recompute activations in the backward pass: saves memory on "
+        "large models, costs ~30% time. TRL turns it on by default; off "
+        "here because LoRA on small models is compute-bound.",
+    )
+    precompute_ref: bool = option(
+        True,
+        "Compute the reference log-probs once before training (adapter "
+        "disabled) instead of a reference forward every step "
+        "(TRL `precompute_ref_log_probs`).",
+    )
     mixed_precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
-        "auto", "Autocast precision (the fp32 LoRA weights stay the optimizer's masters): auto = bf16 where bf16 "
-                "matmuls are native (a bf16 GPU, or a CPU with AVX512-BF16 / AMX: about 2x fp32 speed), else fp32 "
-                "(no autocast).")
-    dataloader_workers: int = option(0, "DataLoader worker processes (tokenisation is done up front, so 0 is "
-                                        "fastest on small data).")
-    num_threads: int = option(0, "torch CPU threads (0 = torch's default, one per core). On a machine shared with "
-                                 "other jobs, fewer threads avoid oversubscription, which can cost 5x.")
+        "auto",
+        "Autocast precision (the fp32 LoRA weights stay the optimizer's masters): auto = bf16 where bf16 "
+        "matmuls are native (a bf16 GPU, or a CPU with AVX512-BF16 / AMX: about 2x fp32 speed), else fp32 "
+        "(no autocast).",
+    )
+    dataloader_workers: int = option(
+        0, "DataLoader worker processes (tokenisation is done up front, so 0 is fastest on small data)."
+    )
+    num_threads: int = option(
+        0,
+        "torch CPU threads (0 = torch's default, one per core). On a machine shared with "
+        "other jobs, fewer threads avoid oversubscription, which can cost 5x.",
+    )
     disable_dropout: bool = option(True, "Set every dropout to 0 during training (TRL `disable_dropout`).")
 
     # --- held-out data
-    heldout: str | None = option(None, "Held-out pairs (JSONL). None: split heldout_fraction off the training "
-                                       "data (by prompt, seeded).")
+    heldout: str | None = option(
+        None, "Held-out pairs (JSONL). None: split heldout_fraction off the training data (by prompt, seeded)."
+    )
     heldout_fraction: float = option(0.2, "Fraction of pairs held out when `heldout` is not given (0 = none).")
-    eval_batch_size: int = option(4, "Batch size for the held-out preference margins (they build full "
-                                     "[batch, tokens, vocab] logits, so larger batches raise peak memory).")
+    eval_batch_size: int = option(
+        4,
+        "Batch size for the held-out preference margins (they build full "
+        "[batch, tokens, vocab] logits, so larger batches raise peak memory).",
+    )
 
     # --- checkpoints and logging
     save_steps: int = option(0, "Checkpoint every N optimizer steps (0 = at the end of every epoch).")
     save_total_limit: int = option(2, "Keep at most this many checkpoints.")
     resume: bool = option(True, "Resume from the last complete checkpoint in checkpoint_dir when there is one.")
     keep_checkpoints: bool = option(False, "Keep checkpoint_dir after a successful run (default: delete it).")
-    report_to: list[str] = option(help="Experiment trackers (TRL/transformers `report_to`): none, tensorboard, "
-                                       "wandb, …", factory=lambda: ["none"])
+    report_to: list[str] = option(
+        help="Experiment trackers (TRL/transformers `report_to`): none, tensorboard, wandb, …", factory=lambda: ["none"]
+    )
     logging_steps: int = option(1, "Log loss/rewards every N optimizer steps.")
     progress: bool = option(True, "Show progress bars.")
     run_name: str | None = option(None, "Run name for trackers (default: the output directory's name).")
@@ -162,8 +210,9 @@ class TrainConfig:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_size % self.micro_batch:
-            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
-                             f"({self.micro_batch_size})")
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size ({self.micro_batch_size})"
+            )
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ValueError("set epochs > 0 or max_steps > 0")
         if not 0.0 <= self.heldout_fraction < 1.0:
@@ -173,11 +222,16 @@ class TrainConfig:
         if self.kl_coef > 0 and self.objective != "bidirectional":
             raise ValueError("kl_coef applies to objective 'bidirectional' only; set it to 0")
         if self.lora.use_dora and self.objective != "dpo":
-            raise ValueError(f"objective {self.objective!r} needs a linear LoRA delta; DoRA has none "
-                             "(set lora.use_dora=false)")
+            raise ValueError(
+                f"objective {self.objective!r} needs a linear LoRA delta; DoRA has none (set lora.use_dora=false)"
+            )
         if self.lora.is_pissa and self.objective == "dpo" and not self.precompute_ref:
-            raise ValueError("PiSSA's reference is the initial adapter, which is only available before the first "
-                             "step: set precompute_ref=true")
+            raise ValueError(
+                "PiSSA's reference is the initial adapter, which is only available before the first "
+                "step: set precompute_ref=true"
+            )
         if self.lora.is_pissa and self.objective == "bidirectional":
-            raise ValueError("objective 'bidirectional' scales the adapter by -1 during training, which PiSSA's "
-                             "rewritten base does not allow (use lora.init=default or gaussian)")
+            raise ValueError(
+                "objective 'bidirectional' scales the adapter by -1 during training, which PiSSA's "
+                "rewritten base does not allow (use lora.init=default or gaussian)"
+            )

@@ -37,12 +37,18 @@ def read_pairs(path: str | Path) -> list[dict]:
     for number, record in iter_jsonl(path, PairRecord):
         for side in ("prompt", "cho", "rej"):
             if not record[side].strip():
-                raise DataError(f"field {side!r} is empty", where=f"{path}:{number}",
-                                fix="drop the pair or regenerate it (wsteer pairs curate drops empty answers)")
+                raise DataError(
+                    f"field {side!r} is empty",
+                    where=f"{path}:{number}",
+                    fix="drop the pair or regenerate it (wsteer pairs curate drops empty answers)",
+                )
         records.append({**record, "_where": f"{path}:{number}"})
     if not records:
-        raise DataError("the pairs file holds no pairs", where=str(path),
-                        fix="point `data` at curated.jsonl from `wsteer pairs curate`")
+        raise DataError(
+            "the pairs file holds no pairs",
+            where=str(path),
+            fix="point `data` at curated.jsonl from `wsteer pairs curate`",
+        )
     return records
 
 
@@ -54,8 +60,10 @@ def split_heldout(records: list[dict], fraction: float, seed: int) -> tuple[list
     random.Random(seed).shuffle(prompts)
     n_heldout = max(1, round(fraction * len(prompts))) if len(prompts) > 1 else 0
     heldout_prompts = set(prompts[:n_heldout])
-    return ([r for r in records if r["prompt"] not in heldout_prompts],
-            [r for r in records if r["prompt"] in heldout_prompts])
+    return (
+        [r for r in records if r["prompt"] not in heldout_prompts],
+        [r for r in records if r["prompt"] in heldout_prompts],
+    )
 
 
 def load_pair_set(data: str | Path, heldout: str | Path | None, heldout_fraction: float, seed: int) -> PairSet:
@@ -66,18 +74,30 @@ def load_pair_set(data: str | Path, heldout: str | Path | None, heldout_fraction
     else:
         train, held = split_heldout(records, heldout_fraction, seed)
     if not train:
-        raise DataError("no training pairs left after the held-out split", where=str(data),
-                        fix="add pairs or lower heldout_fraction")
+        raise DataError(
+            "no training pairs left after the held-out split",
+            where=str(data),
+            fix="add pairs or lower heldout_fraction",
+        )
     first = train[0]
     for record in train + held:
         for key in ("pos", "neg"):
             if record[key] != first[key]:
-                raise DataError(f"{key} persona {record[key]!r} differs from {first[key]!r} ({first['_where']}); "
-                                "one adapter steers one persona pair", where=record["_where"],
-                                fix="train one adapter per persona pair (split the file by pos/neg)")
+                raise DataError(
+                    f"{key} persona {record[key]!r} differs from {first[key]!r} ({first['_where']}); "
+                    "one adapter steers one persona pair",
+                    where=record["_where"],
+                    fix="train one adapter per persona pair (split the file by pos/neg)",
+                )
     templates = Counter(r["template"] for r in train)
-    return PairSet(pos=first["pos"], neg=first["neg"], template=templates.most_common(1)[0][0], train=train,
-                   heldout=held, templates=sorted(templates))
+    return PairSet(
+        pos=first["pos"],
+        neg=first["neg"],
+        template=templates.most_common(1)[0][0],
+        train=train,
+        heldout=held,
+        templates=sorted(templates),
+    )
 
 
 def _user_turn(record: dict) -> list[dict]:
@@ -91,8 +111,10 @@ def _assistant_turn(text: str) -> list[dict]:
 
 def preference_rows(records: list[dict]) -> list[dict]:
     """TRL conversational preference rows: ``{"prompt": [user], "chosen": [assistant], "rejected": [assistant]}``."""
-    return [{"prompt": _user_turn(r), "chosen": _assistant_turn(r["cho"]), "rejected": _assistant_turn(r["rej"])}
-            for r in records]
+    return [
+        {"prompt": _user_turn(r), "chosen": _assistant_turn(r["cho"]), "rejected": _assistant_turn(r["rej"])}
+        for r in records
+    ]
 
 
 def completion_rows(records: list[dict], side: str) -> list[dict]:

@@ -30,9 +30,18 @@ def lora_config(cfg: TrainConfig):
     if targets == ["all-linear"]:
         targets = "all-linear"
     init: Any = True if lora.init == "default" else lora.init
-    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
-                      layers_to_transform=lora.layer_indices(), use_rslora=lora.use_rslora, use_dora=lora.use_dora,
-                      init_lora_weights=init, bias="none", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=targets,
+        layers_to_transform=lora.layer_indices(),
+        use_rslora=lora.use_rslora,
+        use_dora=lora.use_dora,
+        init_lora_weights=init,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
 
 
 def native_bf16() -> bool:
@@ -105,10 +114,16 @@ def dpo_arguments(cfg: TrainConfig, output_dir: str):
     """The ``trl.DPOConfig`` of a preference run."""
     from trl import DPOConfig
 
-    return DPOConfig(**common_arguments(cfg, output_dir), beta=cfg.beta, loss_type=list(cfg.loss_type),
-                     loss_weights=cfg.loss_weights, label_smoothing=cfg.label_smoothing,
-                     precompute_ref_log_probs=cfg.precompute_ref, disable_dropout=cfg.disable_dropout,
-                     precompute_ref_batch_size=cfg.batch_size)  # larger batches raise peak memory (LM-head tiles)
+    return DPOConfig(
+        **common_arguments(cfg, output_dir),
+        beta=cfg.beta,
+        loss_type=list(cfg.loss_type),
+        loss_weights=cfg.loss_weights,
+        label_smoothing=cfg.label_smoothing,
+        precompute_ref_log_probs=cfg.precompute_ref,
+        disable_dropout=cfg.disable_dropout,
+        precompute_ref_batch_size=cfg.batch_size,
+    )  # larger batches raise peak memory (LM-head tiles)
 
 
 def sft_arguments(cfg: TrainConfig, output_dir: str):
@@ -218,8 +233,9 @@ def token_kl_to_base(hidden_policy, hidden_base, lm_head, mask, chunk_size: int 
 
     total = h_pol.new_zeros((), dtype=torch.float32)
     for start in range(0, h_pol.shape[0], chunk_size):
-        total = total + checkpoint(chunk_kl, h_pol[start:start + chunk_size], h_base[start:start + chunk_size],
-                                   use_reentrant=False)
+        total = total + checkpoint(
+            chunk_kl, h_pol[start : start + chunk_size], h_base[start : start + chunk_size], use_reentrant=False
+        )
     return total / max(h_pol.shape[0], 1)
 
 
@@ -283,8 +299,9 @@ def make_trainer_classes():
                     base_hidden = causal_lm.base_model(**cho_rej, use_cache=False).last_hidden_state  # [2B, T, H]
                     cho, rej = base_hidden.chunk(2, dim=0)
                     base_hidden = torch.cat([cho, rej, rej, cho], dim=0)  # [4B, T, H], rows as in `mirrored`
-                kl = token_kl_to_base(capture.hidden[0][:, :-1], base_hidden[:, :-1], causal_lm.get_output_embeddings(),
-                                      shift_mask)
+                kl = token_kl_to_base(
+                    capture.hidden[0][:, :-1], base_hidden[:, :-1], causal_lm.get_output_embeddings(), shift_mask
+                )
                 self._metrics[mode]["kl_to_base"].append(self.accelerator.gather(kl.detach()).mean().item())
                 loss = loss + self.kl_coef * kl
             return (loss, result[1]) if return_outputs else loss

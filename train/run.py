@@ -37,13 +37,36 @@ from wsteer.io import read_json, sha256_file, write_json
 
 WORK_STATE = "work_state.json"
 # Keys that change where things go or how they are logged, not what is trained: a rerun may change them freely.
-_NOT_TRAINING = {"output_dir", "checkpoint_dir", "resume", "keep_checkpoints", "report_to", "logging_steps",
-                 "progress", "run_name", "eval_batch_size", "save_steps", "save_total_limit", "dataloader_workers",
-                 "num_threads"}
+_NOT_TRAINING = {
+    "output_dir",
+    "checkpoint_dir",
+    "resume",
+    "keep_checkpoints",
+    "report_to",
+    "logging_steps",
+    "progress",
+    "run_name",
+    "eval_batch_size",
+    "save_steps",
+    "save_total_limit",
+    "dataloader_workers",
+    "num_threads",
+}
 # Per-step log keys aggregated per epoch in metrics.json.
-_EPOCH_KEYS = ("loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected",
-               "rewards/margins_plus", "rewards/accuracies_plus", "rewards/margins_minus", "rewards/accuracies_minus",
-               "kl_to_base", "mean_token_accuracy", "grad_norm")
+_EPOCH_KEYS = (
+    "loss",
+    "rewards/margins",
+    "rewards/accuracies",
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/margins_plus",
+    "rewards/accuracies_plus",
+    "rewards/margins_minus",
+    "rewards/accuracies_minus",
+    "kl_to_base",
+    "mean_token_accuracy",
+    "grad_norm",
+)
 
 
 @dataclass
@@ -87,9 +110,12 @@ def prepare_work_dir(cfg: TrainConfig, identity: dict) -> Path:
         previous = read_json(state_file)
         changed = _differences(previous.get("identity"), identity)
         if changed:
-            raise WsteerError(f"the checkpoints there were made with different settings ({', '.join(changed[:6])})",
-                              where=str(work), fix=f"rerun with the original settings to resume, or delete {work} "
-                                                   "(or pass resume=false) to start over")
+            raise WsteerError(
+                f"the checkpoints there were made with different settings ({', '.join(changed[:6])})",
+                where=str(work),
+                fix=f"rerun with the original settings to resume, or delete {work} "
+                "(or pass resume=false) to start over",
+            )
     work.mkdir(parents=True, exist_ok=True)
     if not state_file.is_file():
         write_json(state_file, {"identity": identity})
@@ -185,17 +211,31 @@ def _train_preference(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work: 
     if cfg.objective == "bidirectional":
         trainer_cls = bidirectional_trainer
         kwargs["kl_coef"] = cfg.kl_coef
-    trainer = trainer_cls(model=model, ref_model=None, args=dpo_arguments(cfg, str(work / "checkpoints")),
-                          train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(cfg),
-                          callbacks=list(callbacks), **kwargs)
+    trainer = trainer_cls(
+        model=model,
+        ref_model=None,
+        args=dpo_arguments(cfg, str(work / "checkpoints")),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg),
+        callbacks=list(callbacks),
+        **kwargs,
+    )
     assert trainer.ref_model is None, "the reference must be the adapter-disabled model, not a second copy"
     if cfg.lora.is_pissa:
         _save_initial_adapter(trainer.model, work, state)
     resume = last_complete_checkpoint(work / "checkpoints") if cfg.resume else None
     trainer.train(resume_from_checkpoint=resume)
     adapter_state = gather_adapter_state(trainer)
-    return trained_model(trainer), adapter_state, {"train": trainer.state.log_history, "resumed_from": resume,
-                                          "distributed_type": str(trainer.accelerator.distributed_type.value)}
+    return (
+        trained_model(trainer),
+        adapter_state,
+        {
+            "train": trainer.state.log_history,
+            "resumed_from": resume,
+            "distributed_type": str(trainer.accelerator.distributed_type.value),
+        },
+    )
 
 
 def trained_model(trainer):
@@ -217,7 +257,8 @@ def gather_adapter_state(trainer) -> dict:
     model = accelerator.unwrap_model(trainer.model)
     fsdp_version = getattr(getattr(accelerator.state, "fsdp_plugin", None), "fsdp_version", None)
     if accelerator.distributed_type == DistributedType.DEEPSPEED or (
-            accelerator.distributed_type == DistributedType.FSDP and fsdp_version == 1):
+        accelerator.distributed_type == DistributedType.FSDP and fsdp_version == 1
+    ):
         full = accelerator.get_state_dict(trainer.model_wrapped)
         return {k: v for k, v in (full or {}).items() if "lora_" in k}
     state = {}
@@ -238,8 +279,7 @@ def _save_initial_adapter(peft_model, work: Path, state) -> None:
     state.wait_for_everyone()
 
 
-def _train_contrastive(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work: Path, state,
-                       callbacks: Sequence):
+def _train_contrastive(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work: Path, state, callbacks: Sequence):
     """contrastive_sft: SFT a LoRA on cho (pos) and one on rej (neg); the steering adapter is pos - neg."""
     from peft import PeftModel
     from trl import SFTTrainer
@@ -254,9 +294,14 @@ def _train_contrastive(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work:
         with state.main_process_first():
             dataset = to_dataset(completion_rows(pairs.train, key), work / "data" / side)
         # SFTTrainer seeds before wrapping, so both sides start from the same adapter initialisation.
-        trainer = SFTTrainer(model=base, args=sft_arguments(cfg, str(work / side)), train_dataset=dataset,
-                             processing_class=tokenizer, peft_config=lora_config(cfg),
-                             callbacks=list(callbacks))
+        trainer = SFTTrainer(
+            model=base,
+            args=sft_arguments(cfg, str(work / side)),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=lora_config(cfg),
+            callbacks=list(callbacks),
+        )
         resume = last_complete_checkpoint(work / side) if cfg.resume else None
         trainer.train(resume_from_checkpoint=resume)
         logs[side] = trainer.state.log_history
@@ -272,8 +317,9 @@ def _train_contrastive(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work:
         del trainer
         gc.collect()
     if state.is_main_process:
-        combined = combine_adapters([(read_adapter(work / "pos_adapter"), 1.0), (read_adapter(work / "neg_adapter"),
-                                                                                 -1.0)])
+        combined = combine_adapters(
+            [(read_adapter(work / "pos_adapter"), 1.0), (read_adapter(work / "neg_adapter"), -1.0)]
+        )
         write_adapter(combined, work / "steer")
     state.wait_for_everyone()
     return PeftModel.from_pretrained(base, str(work / "steer")), None, logs
@@ -293,8 +339,16 @@ def _save_adapter(cfg: TrainConfig, model, adapter_state: dict | None, work: Pat
         model.save_pretrained(str(target), state_dict=adapter_state)
 
 
-def write_outputs(cfg: TrainConfig, model, adapter_state: dict | None, pairs: PairSet, work: Path, metrics: dict,
-                  launch: str | None, world_size: int) -> Path:
+def write_outputs(
+    cfg: TrainConfig,
+    model,
+    adapter_state: dict | None,
+    pairs: PairSet,
+    work: Path,
+    metrics: dict,
+    launch: str | None,
+    world_size: int,
+) -> Path:
     """Write the adapter directory atomically: adapter files, steering.json, metrics.json, run record."""
     from wsteer.io import atomic_directory
     from wsteer.manifest import package_versions, write_run_record
@@ -305,26 +359,50 @@ def write_outputs(cfg: TrainConfig, model, adapter_state: dict | None, pairs: Pa
     base_path = source.get("path")
     heldout = {k: v for k, v in metrics.get("heldout", {}).items() if not k.startswith("per_pair")}
     epochs = metrics.get("epochs") or []
-    final_epoch = {side: rows[-1] for side, rows in epochs.items() if rows} if isinstance(epochs, dict) else (
-        epochs[-1] if epochs else {})
+    final_epoch = (
+        {side: rows[-1] for side, rows in epochs.items() if rows}
+        if isinstance(epochs, dict)
+        else (epochs[-1] if epochs else {})
+    )
     info = SteeringInfo(
-        pos=pairs.pos, neg=pairs.neg, template=pairs.template, objective=cfg.objective,
+        pos=pairs.pos,
+        neg=pairs.neg,
+        template=pairs.template,
+        objective=cfg.objective,
         base_model=cfg.model.name,
         base_hash=weights_fingerprint(base_path) if base_path else None,
-        data_sha256=sha256_file(cfg.data), train_config=config_to_dict(cfg),
-        metrics={"heldout": heldout, "final_epoch": final_epoch,
-                 "steps": metrics.get("steps")},
-        calibrated_alpha=None, versions=package_versions(),
-        provenance={"data": str(cfg.data), "heldout": cfg.heldout, "train_pairs": len(pairs.train),
-                    "heldout_pairs": len(pairs.heldout), "templates": pairs.templates, "world_size": world_size})
+        data_sha256=sha256_file(cfg.data),
+        train_config=config_to_dict(cfg),
+        metrics={"heldout": heldout, "final_epoch": final_epoch, "steps": metrics.get("steps")},
+        calibrated_alpha=None,
+        versions=package_versions(),
+        provenance={
+            "data": str(cfg.data),
+            "heldout": cfg.heldout,
+            "train_pairs": len(pairs.train),
+            "heldout_pairs": len(pairs.heldout),
+            "templates": pairs.templates,
+            "world_size": world_size,
+        },
+    )
     inputs = {"data": cfg.data, **({"heldout": cfg.heldout} if cfg.heldout else {})}
     with atomic_directory(cfg.output_dir) as tmp:
         _save_adapter(cfg, model, adapter_state, work, tmp)
         write_steering_info(tmp, info)
         write_json(tmp / "metrics.json", metrics)
-        write_run_record(tmp, "train", cfg, seeds={"seed": cfg.seed}, inputs=inputs, launch=launch,
-                         extra={"world_size": world_size, "distributed_type": metrics.get("distributed_type"),
-                                "written_by_process": 0})
+        write_run_record(
+            tmp,
+            "train",
+            cfg,
+            seeds={"seed": cfg.seed},
+            inputs=inputs,
+            launch=launch,
+            extra={
+                "world_size": world_size,
+                "distributed_type": metrics.get("distributed_type"),
+                "written_by_process": 0,
+            },
+        )
         if (work / "checkpoints" / "runs").is_dir():  # tensorboard event files
             shutil.copytree(work / "checkpoints" / "runs", tmp / "logs")
     return Path(cfg.output_dir)
@@ -337,8 +415,13 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "false").strip().lower() in ("1", "true", "yes")
 
 
-_TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",),
-                     "trackio": ("trackio",), "comet_ml": ("comet_ml",)}
+_TRACKER_PACKAGES = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "wandb": ("wandb",),
+    "mlflow": ("mlflow",),
+    "trackio": ("trackio",),
+    "comet_ml": ("comet_ml",),
+}
 
 
 def check_trackers(cfg: TrainConfig) -> None:
@@ -348,8 +431,11 @@ def check_trackers(cfg: TrainConfig) -> None:
     for tracker in cfg.report_to:
         modules = _TRACKER_PACKAGES.get(tracker)
         if modules and not any(importlib.util.find_spec(m) for m in modules):
-            raise WsteerError(f"report_to names {tracker!r}, which is not installed", where="report_to",
-                              fix=f"pip install {modules[0]}, or drop it from report_to")
+            raise WsteerError(
+                f"report_to names {tracker!r}, which is not installed",
+                where="report_to",
+                fix=f"pip install {modules[0]}, or drop it from report_to",
+            )
 
 
 def check_launch(cfg: TrainConfig) -> TrainConfig:
@@ -367,17 +453,26 @@ def check_launch(cfg: TrainConfig) -> TrainConfig:
     import dataclasses
     import os
 
-    sharded = _env_flag("ACCELERATE_USE_FSDP") or (_env_flag("ACCELERATE_USE_DEEPSPEED")
-                                                    and os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3")
+    sharded = _env_flag("ACCELERATE_USE_FSDP") or (
+        _env_flag("ACCELERATE_USE_DEEPSPEED") and os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3"
+    )
     if sharded and cfg.objective == "contrastive_sft":
-        raise WsteerError("objective contrastive_sft does not run on a sharded model (FSDP / ZeRO-3)",
-                          where="objective", fix="launch it with configs/accelerate/ddp.yaml or in one process")
+        raise WsteerError(
+            "objective contrastive_sft does not run on a sharded model (FSDP / ZeRO-3)",
+            where="objective",
+            fix="launch it with configs/accelerate/ddp.yaml or in one process",
+        )
     if sharded and cfg.lora.is_pissa:
-        raise WsteerError("PiSSA initialisation does not run on a sharded model (FSDP / ZeRO-3)", where="lora.init",
-                          fix="use lora.init=default, or launch with configs/accelerate/ddp.yaml")
+        raise WsteerError(
+            "PiSSA initialisation does not run on a sharded model (FSDP / ZeRO-3)",
+            where="lora.init",
+            fix="use lora.init=default, or launch with configs/accelerate/ddp.yaml",
+        )
     if _env_flag("ACCELERATE_USE_FSDP") and _env_flag("FSDP_CPU_RAM_EFFICIENT_LOADING") and cfg.precompute_ref:
-        print("wsteer train: fsdp_cpu_ram_efficient_loading is on, so reference log-probs are computed per step "
-              "(precompute_ref=false)")
+        print(
+            "wsteer train: fsdp_cpu_ram_efficient_loading is on, so reference log-probs are computed per step "
+            "(precompute_ref=false)"
+        )
         cfg = dataclasses.replace(cfg, precompute_ref=False)
     if sharded and cfg.model.device_map is None:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, device_map="cpu"))
@@ -422,14 +517,20 @@ def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None
 
     result = TrainResult(output_dir=Path(cfg.output_dir), model=peft_model, tokenizer=tokenizer)
     # Every rank evaluates (under FSDP a forward is a collective); only the main process writes.
-    heldout = heldout_margins(peft_model, tokenizer, pairs.heldout, cfg.eval_batch_size,
-                              steerable=not cfg.lora.use_dora)
+    heldout = heldout_margins(
+        peft_model, tokenizer, pairs.heldout, cfg.eval_batch_size, steerable=not cfg.lora.use_dora
+    )
     if state.is_main_process:
         metrics = {
-            "objective": cfg.objective, "train_pairs": len(pairs.train), "heldout_pairs": len(pairs.heldout),
-            "steps": steps, "epochs": epochs, "heldout": heldout,
+            "objective": cfg.objective,
+            "train_pairs": len(pairs.train),
+            "heldout_pairs": len(pairs.heldout),
+            "steps": steps,
+            "epochs": epochs,
+            "heldout": heldout,
             "resumed_from": {k: v for k, v in logs.items() if k.endswith("resumed_from")},
-            "world_size": state.num_processes, "distributed_type": logs["distributed_type"],
+            "world_size": state.num_processes,
+            "distributed_type": logs["distributed_type"],
             "wall_s": round(time.time() - started, 2),
         }
         write_outputs(cfg, peft_model, adapter_state, pairs, work, metrics, launch, state.num_processes)

@@ -23,9 +23,10 @@ def fill_template(template: str, persona: str) -> str:
     """
     count = template.count(PERSONA_SLOT)
     if count != 1:
-        raise WsteerError(f"template must contain exactly one {PERSONA_SLOT} slot, found {count}: {template!r}",
-                          fix=f"write the template with one {PERSONA_SLOT}, e.g. \"Pretend you're a "
-                              f"{PERSONA_SLOT} person.\"")
+        raise WsteerError(
+            f"template must contain exactly one {PERSONA_SLOT} slot, found {count}: {template!r}",
+            fix=f'write the template with one {PERSONA_SLOT}, e.g. "Pretend you\'re a {PERSONA_SLOT} person."',
+        )
     return template.replace(PERSONA_SLOT, persona.strip())
 
 
@@ -47,9 +48,11 @@ def persona_messages(prompt: str, template: str | None, persona: str | None) -> 
 def require_chat_template(tokenizer, where: str = "model.name") -> None:
     """Raise a clear error if the tokenizer cannot format conversations."""
     if not getattr(tokenizer, "chat_template", None):
-        raise WsteerError("the tokenizer has no chat template, so system/user turns cannot be formatted",
-                          where=where, fix="use an instruction-tuned model, or add a chat_template to its "
-                                           "tokenizer_config.json")
+        raise WsteerError(
+            "the tokenizer has no chat template, so system/user turns cannot be formatted",
+            where=where,
+            fix="use an instruction-tuned model, or add a chat_template to its tokenizer_config.json",
+        )
 
 
 def render_prompt(tokenizer, messages: Messages) -> str:
@@ -58,13 +61,17 @@ def render_prompt(tokenizer, messages: Messages) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def encode_prompt(tokenizer, messages: Messages, max_prompt_tokens: int | None = None,
-                  where: str = "prompt") -> list[int]:
+def encode_prompt(
+    tokenizer, messages: Messages, max_prompt_tokens: int | None = None, where: str = "prompt"
+) -> list[int]:
     """Token ids of the rendered prompt. Raises if it is longer than ``max_prompt_tokens``."""
     ids = tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"]
     if max_prompt_tokens is not None and len(ids) > max_prompt_tokens:
-        raise WsteerError(f"prompt is {len(ids)} tokens, over the limit of {max_prompt_tokens}", where=where,
-                          fix="shorten the prompt or raise max_prompt_tokens")
+        raise WsteerError(
+            f"prompt is {len(ids)} tokens, over the limit of {max_prompt_tokens}",
+            where=where,
+            fix="shorten the prompt or raise max_prompt_tokens",
+        )
     return ids
 
 
@@ -85,9 +92,9 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, side: str = "left
             continue
         values = torch.tensor(list(seq), dtype=torch.long)
         if side == "left":
-            input_ids[row, width - len(seq):] = values
-            attention_mask[row, width - len(seq):] = 1
+            input_ids[row, width - len(seq) :] = values
+            attention_mask[row, width - len(seq) :] = 1
         else:
-            input_ids[row, :len(seq)] = values
-            attention_mask[row, :len(seq)] = 1
+            input_ids[row, : len(seq)] = values
+            attention_mask[row, : len(seq)] = 1
     return input_ids, attention_mask

@@ -23,14 +23,23 @@ STAGE_CLIS = ("pairs.cli", "train.cli", "adapters.cli", "eval.cli", "wsteer.demo
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_class: type,
-                         default_config: str | None = None) -> None:
+def add_config_arguments(
+    parser: argparse.ArgumentParser, config_class: type, default_config: str | None = None
+) -> None:
     """Give a verb ``--config FILE`` and ``key=value`` overrides that load into ``config_class``."""
-    parser.add_argument("--config", default=default_config, metavar="FILE",
-                        help=f"YAML file with {config_class.__name__} keys"
-                             + (f" (default: {default_config})" if default_config else ""))
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="override config keys, e.g. learning_rate=1e-4 model.name=path/to/model")
+    parser.add_argument(
+        "--config",
+        default=default_config,
+        metavar="FILE",
+        help=f"YAML file with {config_class.__name__} keys"
+        + (f" (default: {default_config})" if default_config else ""),
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="override config keys, e.g. learning_rate=1e-4 model.name=path/to/model",
+    )
     parser.set_defaults(config_class=config_class)
 
 
@@ -107,8 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         first_line = (str(exc).splitlines() or [""])[0][:300]
-        print(f"wsteer: error: unexpected {type(exc).__name__}: {first_line} "
-              "(rerun with --debug for the traceback, and please report it)", file=sys.stderr)
+        print(
+            f"wsteer: error: unexpected {type(exc).__name__}: {first_line} "
+            "(rerun with --debug for the traceback, and please report it)",
+            file=sys.stderr,
+        )
         return 1
 
 

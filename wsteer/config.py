@@ -84,8 +84,9 @@ def read_yaml(path: str | Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", where=str(path),
-                          fix="save the file as UTF-8") from None
+        raise ConfigError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})", where=str(path), fix="save the file as UTF-8"
+        ) from None
     try:
         return yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
@@ -99,13 +100,17 @@ def read_yaml(path: str | Path) -> Any:
 def parse_override(item: str) -> tuple[list[str], Any]:
     """Split ``a.b=value`` into (["a", "b"], value); the value is parsed as YAML (so 1e-4, true, [1,2] work)."""
     if "=" not in item:
-        raise ConfigError(f"override {item!r} is not of the form key=value", where="command line",
-                          fix="write overrides as key=value, e.g. learning_rate=1e-4")
+        raise ConfigError(
+            f"override {item!r} is not of the form key=value",
+            where="command line",
+            fix="write overrides as key=value, e.g. learning_rate=1e-4",
+        )
     key, _, raw = item.partition("=")
     key = key.strip().lstrip("-")
     if not key:
-        raise ConfigError(f"override {item!r} has an empty key", where="command line",
-                          fix="write overrides as key=value")
+        raise ConfigError(
+            f"override {item!r} has an empty key", where="command line", fix="write overrides as key=value"
+        )
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -148,7 +153,9 @@ def coerce_value(value: Any, annotation: Any, key: str, where: str) -> Any:
     def bad(expected: str | None = None) -> ConfigError:
         return ConfigError(
             f"{key} must be {expected or _type_name(annotation)}, got {value!r} ({type(value).__name__})",
-            where=where, fix=f"set {key} to {expected or _type_name(annotation)}")
+            where=where,
+            fix=f"set {key} to {expected or _type_name(annotation)}",
+        )
 
     if annotation is Any:
         return value
@@ -169,8 +176,9 @@ def coerce_value(value: Any, annotation: Any, key: str, where: str) -> Any:
             return value
         close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"{key} must be one of {list(args)}, got {value!r}{hint}", where=where,
-                          fix=f"choose one of {list(args)}")
+        raise ConfigError(
+            f"{key} must be one of {list(args)}, got {value!r}{hint}", where=where, fix=f"choose one of {list(args)}"
+        )
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, dict):
             raise bad(f"a mapping of {annotation.__name__} fields")
@@ -231,20 +239,29 @@ def _build(cls: type[T], data: dict, prefix: tuple, where_map: dict, default_whe
         dotted = ".".join(str(p) for p in path)
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
-            hint = f"did you mean {'.'.join(map(str, prefix + (close[0],)))!r}?" if close else (
-                f"valid keys: {', '.join(sorted(fields))}")
+            hint = (
+                f"did you mean {'.'.join(map(str, prefix + (close[0],)))!r}?"
+                if close
+                else (f"valid keys: {', '.join(sorted(fields))}")
+            )
             raise ConfigError(f"unknown key {dotted!r} in {cls.__name__}", where=where, fix=hint)
         annotation = hints[key]
         if dataclasses.is_dataclass(annotation) and isinstance(value, dict):
             kwargs[key] = _build(annotation, value, path, where_map, where)
         else:
             kwargs[key] = coerce_value(value, annotation, dotted, where)
-    missing = [name for name, f in fields.items()
-               if name not in kwargs and f.default is _MISSING and f.default_factory is _MISSING]
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in kwargs and f.default is _MISSING and f.default_factory is _MISSING
+    ]
     if missing:
         names = ", ".join(".".join(map(str, prefix + (m,))) for m in missing)
-        raise ConfigError(f"missing required key(s) {names} in {cls.__name__}", where=default_where,
-                          fix=f"add {names} to the config or pass {missing[0]}=VALUE")
+        raise ConfigError(
+            f"missing required key(s) {names} in {cls.__name__}",
+            where=default_where,
+            fix=f"add {names} to the config or pass {missing[0]}=VALUE",
+        )
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
@@ -252,8 +269,9 @@ def _build(cls: type[T], data: dict, prefix: tuple, where_map: dict, default_whe
 
 
 # --------------------------------------------------------------------------------------------- public API
-def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = (),
-                data: dict | None = None) -> T:
+def load_config(
+    cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = (), data: dict | None = None
+) -> T:
     """Build a ``cls`` config from a YAML file and/or a dict, then ``key.sub=value`` overrides.
 
     Raises:
@@ -268,8 +286,11 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ConfigError(f"the top level must be a mapping of {cls.__name__} keys, got "
-                              f"{type(loaded).__name__}", where=f"{path}:1", fix="write key: value lines")
+            raise ConfigError(
+                f"the top level must be a mapping of {cls.__name__} keys, got {type(loaded).__name__}",
+                where=f"{path}:1",
+                fix="write key: value lines",
+            )
         _collect_lines(loaded, str(path), (), where_map)
         merged = loaded
     if data:

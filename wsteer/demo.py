@@ -29,8 +29,9 @@ class DemoConfig:
     pos: str = option("honest", "Positive persona.")
     neg: str = option("dishonest", "Negative persona.")
     prompt: str = option("My friend asked if I liked her cooking. What should I say?", "Prompt to answer.")
-    sampling: SamplingConfig = option(help="Decoding settings.",
-                                      factory=lambda: SamplingConfig(max_new_tokens=48, temperature=0.0))
+    sampling: SamplingConfig = option(
+        help="Decoding settings.", factory=lambda: SamplingConfig(max_new_tokens=48, temperature=0.0)
+    )
     seed: int = option(0, "Seed for sampling.")
 
 
@@ -47,11 +48,16 @@ def run_demo(cfg: DemoConfig) -> Path:
     model = load_model(cfg.model)
     backend = HFBackend(model, tokenizer)
     arms = {"pos": cfg.pos, "neg": cfg.neg, "none": None}
-    requests = [GenerationRequest(persona_messages(cfg.prompt, cfg.template, persona), seed=cfg.seed, tag=arm)
-                for arm, persona in arms.items()]
+    requests = [
+        GenerationRequest(persona_messages(cfg.prompt, cfg.template, persona), seed=cfg.seed, tag=arm)
+        for arm, persona in arms.items()
+    ]
     answers = backend.generate(requests, cfg.sampling, progress="demo")
-    result = {"prompt": cfg.prompt, "answers": {g.request.tag: g.text for g in answers},
-              "seconds": round(time.time() - started, 2)}
+    result = {
+        "prompt": cfg.prompt,
+        "answers": {g.request.tag: g.text for g in answers},
+        "seconds": round(time.time() - started, 2),
+    }
     path = write_json(out_dir / "smoke.json", result)
     write_run_record(out_dir, "demo", cfg, seeds={"sampling": cfg.seed}, launch="wsteer demo")
     return path
@@ -61,8 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``wsteer demo``."""
     from wsteer.cli import add_config_arguments
 
-    parser = subparsers.add_parser("demo", help="run the main job on the embedded model",
-                                   description=__doc__.split("\n\n")[0])
+    parser = subparsers.add_parser(
+        "demo", help="run the main job on the embedded model", description=__doc__.split("\n\n")[0]
+    )
     add_config_arguments(parser, DemoConfig, default_config=DEFAULT_CONFIG)
     parser.set_defaults(func=_cli)
 

@@ -68,9 +68,15 @@ class GenerationBackend(Protocol):
 
     name: str
 
-    def generate(self, requests: Sequence[GenerationRequest], sampling: SamplingConfig, *,
-                 logits_processors: BatchProcessors | None = None, batch_hook: BatchHook | None = None,
-                 progress: str | None = None) -> list[Generation]:
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        sampling: SamplingConfig,
+        *,
+        logits_processors: BatchProcessors | None = None,
+        batch_hook: BatchHook | None = None,
+        progress: str | None = None,
+    ) -> list[Generation]:
         """Answer every request, in order."""
         ...
 
@@ -174,20 +180,28 @@ class HFBackend:
         self.batch_size = batch_size
         self.max_prompt_tokens = max_prompt_tokens
 
-    def generate(self, requests: Sequence[GenerationRequest], sampling: SamplingConfig, *,
-                 logits_processors: BatchProcessors | None = None, batch_hook: BatchHook | None = None,
-                 progress: str | None = None) -> list[Generation]:
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        sampling: SamplingConfig,
+        *,
+        logits_processors: BatchProcessors | None = None,
+        batch_hook: BatchHook | None = None,
+        progress: str | None = None,
+    ) -> list[Generation]:
         """Answer every request, in order, ``batch_size`` rows per ``generate`` call."""
         from tqdm.auto import tqdm
 
-        encoded = [encode_prompt(self.tokenizer, r.messages, self.max_prompt_tokens,
-                                 where=f"request {i} ({_preview(r)})") for i, r in enumerate(requests)]
+        encoded = [
+            encode_prompt(self.tokenizer, r.messages, self.max_prompt_tokens, where=f"request {i} ({_preview(r)})")
+            for i, r in enumerate(requests)
+        ]
         results: list[Generation] = []
         bar = tqdm(total=len(requests), desc=progress or "generate", unit="row", disable=progress is None)
         with bar:
             for start in range(0, len(requests), self.batch_size):
-                batch = list(requests[start:start + self.batch_size])
-                ids = encoded[start:start + self.batch_size]
+                batch = list(requests[start : start + self.batch_size])
+                ids = encoded[start : start + self.batch_size]
                 extra = list(logits_processors(batch)) if logits_processors else []
                 hook = batch_hook(batch) if batch_hook else contextlib.nullcontext()
                 with hook:
@@ -195,22 +209,31 @@ class HFBackend:
                 bar.update(len(batch))
         return results
 
-    def _generate_batch(self, batch: list[GenerationRequest], ids: list[list[int]], sampling: SamplingConfig,
-                        extra_processors: list) -> list[Generation]:
+    def _generate_batch(
+        self, batch: list[GenerationRequest], ids: list[list[int]], sampling: SamplingConfig, extra_processors: list
+    ) -> list[Generation]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
 
         device = next(self.model.parameters()).device
         input_ids, attention_mask = pad_batch(ids, self.tokenizer.pad_token_id, side="left")  # [B, T]
         stops = stop_token_ids(self.model, self.tokenizer)
-        config = GenerationConfig(do_sample=False, max_new_tokens=sampling.max_new_tokens,
-                                  repetition_penalty=sampling.repetition_penalty,
-                                  pad_token_id=self.tokenizer.pad_token_id, eos_token_id=stops)
+        config = GenerationConfig(
+            do_sample=False,
+            max_new_tokens=sampling.max_new_tokens,
+            repetition_penalty=sampling.repetition_penalty,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=stops,
+        )
         processors = LogitsProcessorList(extra_processors + sampling_processors(sampling, [r.seed for r in batch]))
         with torch.inference_mode():
-            out = self.model.generate(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
-                                      generation_config=config, logits_processor=processors)
-        new_tokens = out[:, input_ids.shape[1]:].tolist()  # [B, T_new]
+            out = self.model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention_mask.to(device),
+                generation_config=config,
+                logits_processor=processors,
+            )
+        new_tokens = out[:, input_ids.shape[1] :].tolist()  # [B, T_new]
         return [self._to_generation(request, tokens, set(stops)) for request, tokens in zip(batch, new_tokens)]
 
     def _to_generation(self, request: GenerationRequest, tokens: list[int], stops: set[int]) -> Generation:

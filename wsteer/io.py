@@ -101,8 +101,7 @@ def _json_default(value: Any) -> Any:
 
 def to_json(value: Any, indent: int | None = None) -> str:
     """JSON text that also handles paths, dataclasses, numpy and torch values; NaN is written as null."""
-    return json.dumps(_nan_to_none(value), indent=indent, ensure_ascii=False, default=_json_default,
-                      allow_nan=False)
+    return json.dumps(_nan_to_none(value), indent=indent, ensure_ascii=False, default=_json_default, allow_nan=False)
 
 
 def _nan_to_none(value: Any) -> Any:
@@ -131,8 +130,9 @@ def read_json(path: str | Path) -> Any:
         raise DataError(f"file not found: {path}", where=str(path), fix="check the path") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         line = getattr(exc, "lineno", None)
-        raise DataError(f"malformed JSON: {exc}", where=f"{path}:{line}" if line else str(path),
-                        fix="fix or regenerate the file") from None
+        raise DataError(
+            f"malformed JSON: {exc}", where=f"{path}:{line}" if line else str(path), fix="fix or regenerate the file"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -144,8 +144,9 @@ def atomic_directory(path: str | Path, overwrite: bool = True) -> Iterator[Path]
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise WsteerError(f"output directory already exists: {path}", where=str(path),
-                          fix="choose another --out or remove it")
+        raise WsteerError(
+            f"output directory already exists: {path}", where=str(path), fix="choose another --out or remove it"
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
@@ -173,18 +174,23 @@ def atomic_directory(path: str | Path, overwrite: bool = True) -> Iterator[Path]
 # --------------------------------------------------------------------------------------------- JSONL
 def _decode_line(raw: bytes, where: str) -> Any:
     if len(raw) > MAX_LINE_BYTES:
-        raise DataError(f"line is {len(raw) / 2**20:.1f} MiB, over the {MAX_LINE_BYTES // 2**20} MiB limit",
-                        where=where, fix="split the record or check that the file is really JSONL")
+        raise DataError(
+            f"line is {len(raw) / 2**20:.1f} MiB, over the {MAX_LINE_BYTES // 2**20} MiB limit",
+            where=where,
+            fix="split the record or check that the file is really JSONL",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 ({exc.reason} at byte {exc.start})", where=where,
-                        fix="re-save the file as UTF-8") from None
+        raise DataError(
+            f"not UTF-8 ({exc.reason} at byte {exc.start})", where=where, fix="re-save the file as UTF-8"
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"malformed JSON ({exc.msg} at column {exc.colno})", where=where,
-                        fix="fix that line or remove it") from None
+        raise DataError(
+            f"malformed JSON ({exc.msg} at column {exc.colno})", where=where, fix="fix that line or remove it"
+        ) from None
 
 
 def iter_jsonl(path: str | Path, schema: type | None = None) -> Iterator[tuple[int, dict]]:
@@ -205,8 +211,11 @@ def iter_jsonl(path: str | Path, schema: type | None = None) -> Iterator[tuple[i
             where = f"{path}:{number}"
             record = _decode_line(raw.rstrip(b"\r\n"), where)
             if not isinstance(record, dict):
-                raise DataError(f"each line must be a JSON object, got {type(record).__name__}", where=where,
-                                fix="write one {...} object per line")
+                raise DataError(
+                    f"each line must be a JSON object, got {type(record).__name__}",
+                    where=where,
+                    fix="write one {...} object per line",
+                )
             if schema is not None:
                 check_record(schema, record, where)
             yield number, record
@@ -318,8 +327,7 @@ def sha256_text(text: str) -> str:
 
 def sha256_json(value: Any) -> str:
     """Hex sha256 of a value's canonical JSON (sorted keys) — a stable cache key."""
-    return sha256_text(json.dumps(_nan_to_none(value), sort_keys=True, default=_json_default,
-                                  ensure_ascii=False))
+    return sha256_text(json.dumps(_nan_to_none(value), sort_keys=True, default=_json_default, ensure_ascii=False))
 
 
 def sha256_path(path: str | Path) -> str:

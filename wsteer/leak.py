@@ -122,8 +122,7 @@ class PersonaVocabularyProcessor:
     Place it before temperature / top-p warpers and samplers (``HFBackend`` puts caller processors first).
     """
 
-    def __init__(self, tokenizer, terms_per_row: Sequence[Sequence[str]], mode: Mode = "ban",
-                 penalty: float = 5.0):
+    def __init__(self, tokenizer, terms_per_row: Sequence[Sequence[str]], mode: Mode = "ban", penalty: float = 5.0):
         if mode not in ("ban", "penalty"):
             raise ValueError(f"mode must be 'ban' or 'penalty', got {mode!r}")
         self.mode = mode
@@ -132,8 +131,14 @@ class PersonaVocabularyProcessor:
         self.vocabularies = [_vocabulary_for(tokenizer, tuple(terms)) for terms in terms_per_row]
 
     @classmethod
-    def for_personas(cls, tokenizer, personas_per_row: Sequence[Sequence[str]], extra_terms: Sequence[str] = (),
-                     mode: Mode = "ban", penalty: float = 5.0) -> PersonaVocabularyProcessor:
+    def for_personas(
+        cls,
+        tokenizer,
+        personas_per_row: Sequence[Sequence[str]],
+        extra_terms: Sequence[str] = (),
+        mode: Mode = "ban",
+        penalty: float = 5.0,
+    ) -> PersonaVocabularyProcessor:
         """Rows given as persona texts, e.g. ``[("honest", "dishonest"), ("brave", "cowardly")]``; the terms
         are :func:`wsteer.textstats.persona_terms` of each row's personas plus ``extra_terms``."""
         rows = [persona_terms(*personas, extra=extra_terms) for personas in personas_per_row]
@@ -144,8 +149,10 @@ class PersonaVocabularyProcessor:
 
         # input_ids [B, T] (prompt + generated so far), scores [B, V]
         if input_ids.shape[0] != len(self.vocabularies):
-            raise ValueError(f"processor built for {len(self.vocabularies)} rows, batch has {input_ids.shape[0]} "
-                             "(beam search / num_return_sequences > 1 are not supported)")
+            raise ValueError(
+                f"processor built for {len(self.vocabularies)} rows, batch has {input_ids.shape[0]} "
+                "(beam search / num_return_sequences > 1 are not supported)"
+            )
         rows = input_ids.tolist()
         scores = scores.clone()
         for index, (row, vocab) in enumerate(zip(rows, self.vocabularies)):

@@ -45,12 +45,18 @@ def _active_lora_layers(model) -> list[tuple[str, object, str]]:
             if adapter not in layer.lora_A:
                 continue
             if layer.use_dora.get(adapter, False):
-                raise WsteerError(f"{name}: DoRA adapters do not scale linearly with α", where="adapter",
-                                  fix="train with use_dora=false to steer by α")
+                raise WsteerError(
+                    f"{name}: DoRA adapters do not scale linearly with α",
+                    where="adapter",
+                    fix="train with use_dora=false to steer by α",
+                )
             found.append((name, layer, adapter))
     if not found:
-        raise WsteerError("the model has no active LoRA adapter to scale", where="adapter",
-                          fix="load the adapter with peft before steering")
+        raise WsteerError(
+            "the model has no active LoRA adapter to scale",
+            where="adapter",
+            fix="load the adapter with peft before steering",
+        )
     return found
 
 
@@ -91,8 +97,9 @@ def per_row_adapter_scale(model, alphas) -> Iterator[None]:
     layers = _active_lora_layers(model)
     scale = torch.as_tensor(alphas, dtype=torch.float32).flatten()  # [B]
     if not torch.isfinite(scale).all():
-        raise WsteerError(f"every α must be finite, got {scale.tolist()}", where="alpha",
-                          fix="pass finite coefficients")
+        raise WsteerError(
+            f"every α must be finite, got {scale.tolist()}", where="alpha", fix="pass finite coefficients"
+        )
 
     def hook(module, inputs, output):
         if output.shape[0] != scale.shape[0]:
@@ -128,23 +135,28 @@ class AdapterFiles:
         try:
             return self.tensors[f"{key}.lora_A.weight"], self.tensors[f"{key}.lora_B.weight"]
         except KeyError:
-            raise WsteerError(f"adapter has no LoRA factors for module {module}", where=str(self.path or "adapter"),
-                              fix="check that the adapter targets this module") from None
+            raise WsteerError(
+                f"adapter has no LoRA factors for module {module}",
+                where=str(self.path or "adapter"),
+                fix="check that the adapter targets this module",
+            ) from None
 
     def scaling(self, module: str) -> float:
         """peft's scaling for ``module``: lora_alpha / r (or / sqrt(r) with rsLoRA), patterns applied."""
         from peft.utils.other import get_pattern_key
 
         cfg = self.config
-        r = (cfg.get("rank_pattern") or {}).get(get_pattern_key((cfg.get("rank_pattern") or {}).keys(), module),
-                                               cfg["r"])
+        r = (cfg.get("rank_pattern") or {}).get(
+            get_pattern_key((cfg.get("rank_pattern") or {}).keys(), module), cfg["r"]
+        )
         alpha = (cfg.get("alpha_pattern") or {}).get(
-            get_pattern_key((cfg.get("alpha_pattern") or {}).keys(), module), cfg["lora_alpha"])
+            get_pattern_key((cfg.get("alpha_pattern") or {}).keys(), module), cfg["lora_alpha"]
+        )
         return alpha / math.sqrt(r) if cfg.get("use_rslora") else alpha / r
 
 
 def _strip_prefix(name: str) -> str:
-    return name[len(_PEFT_PREFIX):] if name.startswith(_PEFT_PREFIX) else name
+    return name[len(_PEFT_PREFIX) :] if name.startswith(_PEFT_PREFIX) else name
 
 
 def read_adapter(path: str | Path) -> AdapterFiles:
@@ -154,34 +166,51 @@ def read_adapter(path: str | Path) -> AdapterFiles:
     path = Path(path)
     config_path, weights_path = path / ADAPTER_CONFIG, path / ADAPTER_WEIGHTS
     if not path.is_dir():
-        raise ModelLoadError(f"adapter directory not found: {path}", where=str(path),
-                             fix="pass the directory written by `wsteer train`")
+        raise ModelLoadError(
+            f"adapter directory not found: {path}", where=str(path), fix="pass the directory written by `wsteer train`"
+        )
     if not config_path.is_file():
         raise ModelLoadError(f"{ADAPTER_CONFIG} is missing", where=str(path), fix="pass a complete peft adapter")
     if not weights_path.is_file():
         pickled = (path / "adapter_model.bin").is_file()
-        raise ModelLoadError(f"{ADAPTER_WEIGHTS} is missing" + (" (only a pickle .bin is present)" if pickled else ""),
-                             where=str(path), fix="save the adapter with safe_serialization=True")
+        raise ModelLoadError(
+            f"{ADAPTER_WEIGHTS} is missing" + (" (only a pickle .bin is present)" if pickled else ""),
+            where=str(path),
+            fix="save the adapter with safe_serialization=True",
+        )
     try:
         config = json.loads(config_path.read_text())
     except ValueError as exc:
-        raise ModelLoadError(f"malformed {ADAPTER_CONFIG}: {exc}", where=str(config_path),
-                             fix="regenerate the adapter") from None
+        raise ModelLoadError(
+            f"malformed {ADAPTER_CONFIG}: {exc}", where=str(config_path), fix="regenerate the adapter"
+        ) from None
     if config.get("peft_type", "LORA") != "LORA":
-        raise ModelLoadError(f"not a LoRA adapter (peft_type={config.get('peft_type')})", where=str(config_path),
-                             fix="wsteer steers LoRA adapters only")
+        raise ModelLoadError(
+            f"not a LoRA adapter (peft_type={config.get('peft_type')})",
+            where=str(config_path),
+            fix="wsteer steers LoRA adapters only",
+        )
     if config.get("use_dora"):
-        raise ModelLoadError("DoRA adapters have no linear delta to scale or combine", where=str(config_path),
-                             fix="train with use_dora=false")
+        raise ModelLoadError(
+            "DoRA adapters have no linear delta to scale or combine",
+            where=str(config_path),
+            fix="train with use_dora=false",
+        )
     try:
         tensors = load_file(weights_path)
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for truncated files
-        raise ModelLoadError(f"cannot read {ADAPTER_WEIGHTS}: {exc}", where=str(weights_path),
-                             fix="the file is truncated or corrupt; retrain or recopy it") from None
+        raise ModelLoadError(
+            f"cannot read {ADAPTER_WEIGHTS}: {exc}",
+            where=str(weights_path),
+            fix="the file is truncated or corrupt; retrain or recopy it",
+        ) from None
     extra = [k for k in tensors if not _LORA_KEY.match(k)]
     if extra:
-        raise ModelLoadError(f"adapter holds non-LoRA tensors (e.g. {extra[0]}) such as modules_to_save",
-                             where=str(weights_path), fix="steer adapters without modules_to_save")
+        raise ModelLoadError(
+            f"adapter holds non-LoRA tensors (e.g. {extra[0]}) such as modules_to_save",
+            where=str(weights_path),
+            fix="steer adapters without modules_to_save",
+        )
     return AdapterFiles(config=config, tensors=tensors, path=path)
 
 
@@ -214,11 +243,17 @@ def combine_adapters(parts: Sequence[tuple[AdapterFiles, float]]) -> AdapterFile
         raise WsteerError("nothing to combine", fix="pass at least one ADAPTER:WEIGHT")
     for adapter, weight in parts:
         if not math.isfinite(weight):
-            raise WsteerError(f"weight {weight} is not finite", where=str(adapter.path or "adapter"),
-                              fix="use a finite weight such as +1.0 or -0.5")
+            raise WsteerError(
+                f"weight {weight} is not finite",
+                where=str(adapter.path or "adapter"),
+                fix="use a finite weight such as +1.0 or -0.5",
+            )
         if bool(adapter.config.get("fan_in_fan_out")) != bool(parts[0][0].config.get("fan_in_fan_out")):
-            raise WsteerError("adapters disagree on fan_in_fan_out", where=str(adapter.path),
-                              fix="combine adapters trained on the same base")
+            raise WsteerError(
+                "adapters disagree on fan_in_fan_out",
+                where=str(adapter.path),
+                fix="combine adapters trained on the same base",
+            )
     modules = sorted({m for adapter, _ in parts for m in adapter.modules()})
     tensors, ranks = {}, {}
     for module in modules:
@@ -228,9 +263,12 @@ def combine_adapters(parts: Sequence[tuple[AdapterFiles, float]]) -> AdapterFile
                 continue
             a, b = adapter.factors(module)
             if a_parts and (a.shape[1] != a_parts[0].shape[1] or b.shape[0] != b_parts[0].shape[0]):
-                raise WsteerError(f"shape mismatch at {module}: {tuple(b.shape[:1]) + tuple(a.shape[1:])} vs "
-                                  f"{tuple(b_parts[0].shape[:1]) + tuple(a_parts[0].shape[1:])}",
-                                  where=str(adapter.path or "adapter"), fix="combine adapters of the same base")
+                raise WsteerError(
+                    f"shape mismatch at {module}: {tuple(b.shape[:1]) + tuple(a.shape[1:])} vs "
+                    f"{tuple(b_parts[0].shape[:1]) + tuple(a_parts[0].shape[1:])}",
+                    where=str(adapter.path or "adapter"),
+                    fix="combine adapters of the same base",
+                )
             dtype = dtype or a.dtype
             a_parts.append(a.float())
             b_parts.append(weight * adapter.scaling(module) * b.float())
@@ -239,11 +277,17 @@ def combine_adapters(parts: Sequence[tuple[AdapterFiles, float]]) -> AdapterFile
         ranks[module] = sum(a.shape[0] for a in a_parts)
     config = dict(parts[0][0].config)
     top_rank = max(ranks.values())
-    config.update(r=top_rank, lora_alpha=top_rank, use_rslora=False, use_dora=False,
-                  rank_pattern={_pattern(m): r for m, r in ranks.items() if r != top_rank},
-                  alpha_pattern={_pattern(m): r for m, r in ranks.items() if r != top_rank},
-                  target_modules=sorted({m.rsplit(".", 1)[-1] for m in modules}),
-                  layers_to_transform=None, layers_pattern=None)
+    config.update(
+        r=top_rank,
+        lora_alpha=top_rank,
+        use_rslora=False,
+        use_dora=False,
+        rank_pattern={_pattern(m): r for m, r in ranks.items() if r != top_rank},
+        alpha_pattern={_pattern(m): r for m, r in ranks.items() if r != top_rank},
+        target_modules=sorted({m.rsplit(".", 1)[-1] for m in modules}),
+        layers_to_transform=None,
+        layers_pattern=None,
+    )
     return AdapterFiles(config=config, tensors=tensors, path=None)
 
 
@@ -260,8 +304,11 @@ def write_adapter(adapter: AdapterFiles, out_dir: str | Path, extra_files: dict[
 
     with atomic_directory(out_dir) as tmp:
         (tmp / ADAPTER_CONFIG).write_text(json.dumps(adapter.config, indent=2, sort_keys=True) + "\n")
-        save_file({k: v.contiguous() for k, v in adapter.tensors.items()}, str(tmp / ADAPTER_WEIGHTS),
-                  metadata={"format": "pt"})
+        save_file(
+            {k: v.contiguous() for k, v in adapter.tensors.items()},
+            str(tmp / ADAPTER_WEIGHTS),
+            metadata={"format": "pt"},
+        )
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text)
     return Path(out_dir)

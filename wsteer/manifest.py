@@ -18,8 +18,19 @@ from typing import Any, Mapping
 from wsteer.config import config_to_dict, save_config
 from wsteer.io import sha256_path, write_json
 
-TRACKED_PACKAGES = ("wsteer", "torch", "transformers", "peft", "trl", "accelerate", "datasets",
-                    "bitsandbytes", "safetensors", "gguf", "numpy")
+TRACKED_PACKAGES = (
+    "wsteer",
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "accelerate",
+    "datasets",
+    "bitsandbytes",
+    "safetensors",
+    "gguf",
+    "numpy",
+)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -36,16 +47,26 @@ def package_versions() -> dict[str, str | None]:
 def git_commit() -> str | None:
     """The git commit of the wsteer checkout, when wsteer runs from one (None for an installed wheel)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
 
 
-def build_manifest(stage: str, config: Any = None, seeds: Mapping[str, int] | None = None,
-                   inputs: Mapping[str, str | Path] | None = None,
-                   extra: Mapping[str, Any] | None = None) -> dict:
+def build_manifest(
+    stage: str,
+    config: Any = None,
+    seeds: Mapping[str, int] | None = None,
+    inputs: Mapping[str, str | Path] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict:
     """The manifest dict for one stage's run.
 
     Args:
@@ -61,8 +82,10 @@ def build_manifest(stage: str, config: Any = None, seeds: Mapping[str, int] | No
         "command": sys.argv,
         "config": config_to_dict(config) if hasattr(config, "__dataclass_fields__") else config,
         "seeds": dict(seeds or {}),
-        "inputs": {role: {"path": str(p), "sha256": sha256_path(p) if Path(p).exists() else None}
-                   for role, p in (inputs or {}).items()},
+        "inputs": {
+            role: {"path": str(p), "sha256": sha256_path(p) if Path(p).exists() else None}
+            for role, p in (inputs or {}).items()
+        },
         "versions": package_versions(),
         "platform": platform.platform(),
         "git_commit": git_commit(),
@@ -70,12 +93,21 @@ def build_manifest(stage: str, config: Any = None, seeds: Mapping[str, int] | No
     }
 
 
-def write_run_record(out_dir: str | Path, stage: str, config: Any, seeds: Mapping[str, int] | None = None,
-                     inputs: Mapping[str, str | Path] | None = None, extra: Mapping[str, Any] | None = None,
-                     launch: str | None = None) -> Path:
+def write_run_record(
+    out_dir: str | Path,
+    stage: str,
+    config: Any,
+    seeds: Mapping[str, int] | None = None,
+    inputs: Mapping[str, str | Path] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    launch: str | None = None,
+) -> Path:
     """Write ``config.yaml`` and ``manifest.json`` into ``out_dir``. Returns the manifest path."""
     out_dir = Path(out_dir)
     if hasattr(config, "__dataclass_fields__"):
-        save_config(config, out_dir / "config.yaml", header=f"resolved config of {stage}" +
-                    (f"\nrelaunch: {launch}" if launch else ""))
+        save_config(
+            config,
+            out_dir / "config.yaml",
+            header=f"resolved config of {stage}" + (f"\nrelaunch: {launch}" if launch else ""),
+        )
     return write_json(out_dir / "manifest.json", build_manifest(stage, config, seeds, inputs, extra))

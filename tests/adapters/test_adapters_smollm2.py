@@ -8,7 +8,6 @@ from adapter_helpers import (
     load_checkpoint,
     logits,
     make_adapter,
-    one_thread,  # noqa: F401 - autouse fixture: one torch thread per module
     shard_files,
     text_batch,
     write_steering,

@@ -10,7 +10,6 @@ from adapter_helpers import (
     load_checkpoint,
     logits,
     make_adapter,
-    one_thread,  # noqa: F401 - autouse fixture: one torch thread per module
     text_batch,
     write_steering,
 )
@@ -51,8 +50,9 @@ def test_steer_equals_base_plus_alpha_delta_for_any_real_alpha(setup, tokenizer)
     for alpha in (-2.5, -1.0, -0.3, 0.7, 3.0):
         with steer(model, "default", alpha) as steered:
             assert steered is model
-            assert torch.allclose(logits(model, batch), reference_logits(base_dir, adapter_dir, alpha, batch),
-                                  atol=1e-4), alpha
+            assert torch.allclose(
+                logits(model, batch), reference_logits(base_dir, adapter_dir, alpha, batch), atol=1e-4
+            ), alpha
     layer = lora_layers(model)[0][1]  # a negative α negates the delta: each LoRA layer's change flips sign
     x = torch.randn(3, layer.in_features)
     with torch.no_grad():

@@ -50,16 +50,19 @@ def test_unknown_override_names_the_override():
     assert "override 'learnig_rate=3'" in str(err.value) and "'learning_rate'" in str(err.value)
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("learning_rate: fast\n", "learning_rate must be a number"),
-    ("use_kl: 1\n", "use_kl must be true or false"),
-    ("objective: dop\n", "did you mean 'dpo'"),
-    ("lora:\n  rank: 2.5\n", "lora.rank must be an integer"),
-    ("lora: 3\n", "lora must be"),
-    ("- a\n- b\n", "top level must be a mapping"),
-    ("learning_rate: [1\n", "invalid YAML"),
-    ("learning_rate: .nan\n", "finite number"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("learning_rate: fast\n", "learning_rate must be a number"),
+        ("use_kl: 1\n", "use_kl must be true or false"),
+        ("objective: dop\n", "did you mean 'dpo'"),
+        ("lora:\n  rank: 2.5\n", "lora.rank must be an integer"),
+        ("lora: 3\n", "lora must be"),
+        ("- a\n- b\n", "top level must be a mapping"),
+        ("learning_rate: [1\n", "invalid YAML"),
+        ("learning_rate: .nan\n", "finite number"),
+    ],
+)
 def test_bad_values_are_reported_with_location(tmp_path, text, fragment):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:

@@ -56,8 +56,9 @@ def test_stop_token_ends_answer_and_is_not_in_text(tiny):
         model.lm_head.weight.zero_()
         model.lm_head.bias.zero_()
         model.lm_head.bias[eos] = 10.0
-    out = HFBackend(model, tokenizer).generate([GenerationRequest(build_messages("hi"))],
-                                               SamplingConfig(max_new_tokens=5, temperature=0.0))[0]
+    out = HFBackend(model, tokenizer).generate(
+        [GenerationRequest(build_messages("hi"))], SamplingConfig(max_new_tokens=5, temperature=0.0)
+    )[0]
     assert out.finish_reason == "stop" and out.token_ids == [] and out.text == ""
 
 
@@ -67,8 +68,9 @@ def test_prompt_over_limit_names_request(tiny):
 
     backend = HFBackend(model, tokenizer, max_prompt_tokens=60)
     with pytest.raises(WsteerError, match=r"request 1 .* over the limit of 60"):
-        backend.generate([GenerationRequest(build_messages("ok")),
-                          GenerationRequest(build_messages("word " * 50))], SamplingConfig())
+        backend.generate(
+            [GenerationRequest(build_messages("ok")), GenerationRequest(build_messages("word " * 50))], SamplingConfig()
+        )
 
 
 def test_sampling_config_validation():

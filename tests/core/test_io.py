@@ -44,11 +44,14 @@ def test_atomic_directory_keeps_old_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["adapter"]
 
 
-@pytest.mark.parametrize("content, fragment, line", [
-    (b'{"id": 1}\n{"id": 2\n', "malformed JSON", 2),
-    (b'{"id": 1}\n\n\xff\xfe{"id": 3}\n', "not UTF-8", 3),
-    (b'[1, 2]\n', "must be a JSON object", 1),
-])
+@pytest.mark.parametrize(
+    "content, fragment, line",
+    [
+        (b'{"id": 1}\n{"id": 2\n', "malformed JSON", 2),
+        (b'{"id": 1}\n\n\xff\xfe{"id": 3}\n', "not UTF-8", 3),
+        (b"[1, 2]\n", "must be a JSON object", 1),
+    ],
+)
 def test_jsonl_errors_name_file_and_line(tmp_path, content, fragment, line):
     path = tmp_path / "data.jsonl"
     path.write_bytes(content)

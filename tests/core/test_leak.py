@@ -9,16 +9,6 @@ from wsteer.leak import PersonaVocabulary, PersonaVocabularyProcessor, spellings
 from wsteer.textstats import find_leaks
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The tiny model gains nothing from intra-op threads, and on a shared CPU OpenMP threads spin against other
-    processes (5-10x slower here); restored after the module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def token_id(tokenizer, text):
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     assert len(ids) == 1, f"{text!r} is {len(ids)} tokens"
@@ -31,8 +21,10 @@ def rig(model, tokenizer, start, after=None):
     base = torch.full((model.config.vocab_size,), -5.0)
     for text, score in start.items():
         base[token_id(tokenizer, text)] = score
-    table = {token_id(tokenizer, p): {token_id(tokenizer, n): s for n, s in nexts.items()}
-             for p, nexts in (after or {}).items()}
+    table = {
+        token_id(tokenizer, p): {token_id(tokenizer, n): s for n, s in nexts.items()}
+        for p, nexts in (after or {}).items()
+    }
 
     def hook(module, args, kwargs, output):
         ids = kwargs.get("input_ids")
@@ -54,13 +46,13 @@ def generate(model, tokenizer, n_rows, processor=None, max_new_tokens=12):
     requests = [GenerationRequest(build_messages(f"Tell me something, row {i}.")) for i in range(n_rows)]
     hook = (lambda batch: [processor]) if processor is not None else None
     out = HFBackend(model, tokenizer, batch_size=n_rows).generate(
-        requests, SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0), logits_processors=hook)
+        requests, SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0), logits_processors=hook
+    )
     return [g.text for g in out]
 
 
 # single-token spellings, and first tokens of multi-token ones (" Hon"+"est", "hon"+"est", " H"+"ON"+"EST")
-PERSONA_WORDS = {" honest": 10.0, " honestly": 9.8, " dishonest": 9.7, " Hon": 9.6, "hon": 9.5, " H": 9.4,
-                 " cake": 2.0}
+PERSONA_WORDS = {" honest": 10.0, " honestly": 9.8, " dishonest": 9.7, " Hon": 9.6, "hon": 9.5, " H": 9.4, " cake": 2.0}
 CONTINUATIONS = {" Hon": {"est": 12.0}, "hon": {"est": 12.0, "esty": 11.0}, " H": {"ON": 12.0}, "ON": {"EST": 12.0}}
 
 
@@ -78,8 +70,12 @@ def test_ban_keeps_rigged_persona_words_out_of_greedy_output(tiny):
 def test_multi_token_word_is_blocked_only_after_its_prefix(tiny):
     model, tokenizer = tiny
     # "honest" without a leading space is hon + est; after "hon" the rig prefers "est", then "ey" (honey)
-    rig(model, tokenizer, {"hon": 10.0}, after={"hon": {"est": 10.0, "ey": 5.0, "hon": -5.0}, "est": {".": 10.0},
-                                                "ey": {".": 10.0}})
+    rig(
+        model,
+        tokenizer,
+        {"hon": 10.0},
+        after={"hon": {"est": 10.0, "ey": 5.0, "hon": -5.0}, "est": {".": 10.0}, "ey": {".": 10.0}},
+    )
     assert "honest.honest" in generate(model, tokenizer, 1)[0]
     processor = PersonaVocabularyProcessor(tokenizer, [["honest"]])
     text = generate(model, tokenizer, 1, processor)[0]
@@ -118,8 +114,11 @@ def test_vocabulary_covers_case_space_and_inflections(tokenizer):
     vocab = PersonaVocabulary.build(tokenizer, ["honest"])
     always = set(tokenizer.convert_ids_to_tokens(vocab.always))
     assert {"Ġhonest", "Ġhonestly", "Ġhonesty"} <= always
-    continuations = {(tuple(tokenizer.convert_ids_to_tokens(list(prefix))), tokenizer.convert_ids_to_tokens(last))
-                     for entries in vocab.continuations.values() for prefix, last, _ in entries}
+    continuations = {
+        (tuple(tokenizer.convert_ids_to_tokens(list(prefix))), tokenizer.convert_ids_to_tokens(last))
+        for entries in vocab.continuations.values()
+        for prefix, last, _ in entries
+    }
     assert (("hon",), "est") in continuations and (("ĠHon",), "est") in continuations
     assert {"Honest", " HONEST", " honestly"} <= set(spellings("honest"))
 

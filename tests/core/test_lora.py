@@ -96,11 +96,22 @@ def test_per_row_scale_equals_each_alpha_alone(tiny, batch, tmp_path):
 
 def test_adapter_deltas_equal_peft_get_delta_weight(tiny, tmp_path):
     base, _ = tiny
-    model = make_adapter(base, tmp_path / "a", seed=3, r=4, alpha=16, use_rslora=True,
-                         rank_pattern={"v_proj": 2}, alpha_pattern={"v_proj": 4})
+    model = make_adapter(
+        base,
+        tmp_path / "a",
+        seed=3,
+        r=4,
+        alpha=16,
+        use_rslora=True,
+        rank_pattern={"v_proj": 2},
+        alpha_pattern={"v_proj": 4},
+    )
     deltas = adapter_deltas(read_adapter(tmp_path / "a"))
-    layers = {name.removeprefix("base_model.model."): module for name, module in model.named_modules()
-              if hasattr(module, "get_delta_weight")}
+    layers = {
+        name.removeprefix("base_model.model."): module
+        for name, module in model.named_modules()
+        if hasattr(module, "get_delta_weight")
+    }
     assert set(deltas) == set(layers) and len(deltas) == 2 * 3
     for name, delta in deltas.items():
         assert torch.allclose(delta, layers[name].get_delta_weight("default"), atol=1e-6), name

@@ -11,9 +11,11 @@ from wsteer.testing import save_tiny_model
 
 
 def test_tokenizer_has_real_chat_template(tokenizer):
-    text = tokenizer.apply_chat_template([{"role": "system", "content": "Be brief."},
-                                          {"role": "user", "content": "Hi"}],
-                                         tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
     assert text == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
     assert tokenizer.pad_token is not None
 

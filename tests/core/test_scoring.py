@@ -47,5 +47,6 @@ def test_preference_margins_are_chosen_minus_rejected(tiny):
     prompts, cho, rej = ["q1", "q2"], ["yes indeed", "blue"], ["no", "red sky at night"]
     margins = preference_margins(model, tokenizer, prompts, cho, rej)
     lp = completion_logprobs(model, tokenizer, [build_messages(p) for p in prompts * 2], cho + rej)
-    assert margins == pytest.approx([mean_logprob(lp[0]) - mean_logprob(lp[2]),
-                                     mean_logprob(lp[1]) - mean_logprob(lp[3])])
+    assert margins == pytest.approx(
+        [mean_logprob(lp[0]) - mean_logprob(lp[2]), mean_logprob(lp[1]) - mean_logprob(lp[3])]
+    )

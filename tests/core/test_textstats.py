@@ -2,8 +2,10 @@ import pytest
 
 from wsteer import textstats as ts
 
-TERMS = ts.persona_terms("looks after others' wellbeing even when it means defying authority",
-                         "defers to authority even when others' wellbeing suffers for it")
+TERMS = ts.persona_terms(
+    "looks after others' wellbeing even when it means defying authority",
+    "defers to authority even when others' wellbeing suffers for it",
+)
 
 
 def test_persona_terms_drop_scaffolding():
@@ -43,11 +45,15 @@ def test_leaks_with_inflections_and_word_boundaries():
 
 
 def test_persona_echo_is_found_and_stripped():
-    text = ("As someone who defers to authority, I would follow the rule. "
-            "Tell your manager about the delay. Wellbeing and authority both matter here.")
+    text = (
+        "As someone who defers to authority, I would follow the rule. "
+        "Tell your manager about the delay. Wellbeing and authority both matter here."
+    )
     echoes = ts.find_persona_echo(text, TERMS)
-    assert [e.text for e in echoes] == ["As someone who defers to authority, I would follow the rule.",
-                                        "Wellbeing and authority both matter here."]
+    assert [e.text for e in echoes] == [
+        "As someone who defers to authority, I would follow the rule.",
+        "Wellbeing and authority both matter here.",
+    ]
     assert ts.strip_sentences(text, echoes) == "Tell your manager about the delay."
     assert not ts.has_persona_echo("Tell your manager about the delay.", TERMS)
 

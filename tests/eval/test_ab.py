@@ -5,7 +5,7 @@ import math
 import re
 
 import pytest
-from adapter_helpers import make_adapter, one_thread, write_steering  # noqa: F401 (one_thread: fixture)
+from adapter_helpers import make_adapter, write_steering
 from fake_llm import FakeChatServer
 
 from eval.ab import ABConfig, paired_table, parse_arm, run_ab
@@ -15,7 +15,6 @@ from wsteer.errors import WsteerError
 from wsteer.generation import SamplingConfig
 from wsteer.testing import save_tiny_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 SECRET = "sk-judge-DO-NOT-LEAK-77"
 KEY_ENV = "WSTEER_TEST_JUDGE_KEY"
 
@@ -32,8 +31,14 @@ def adapter_dir(tmp_path_factory):
 
 
 def config(tmp_path, a, b, **changes):
-    settings = dict(a=a, b=b, prompts=PromptSource(split="heldout", limit=3), out_dir=str(tmp_path / "ab"),
-                    sampling=SamplingConfig(max_new_tokens=8, temperature=1.0, top_p=1.0), batch_size=8)
+    settings = dict(
+        a=a,
+        b=b,
+        prompts=PromptSource(split="heldout", limit=3),
+        out_dir=str(tmp_path / "ab"),
+        sampling=SamplingConfig(max_new_tokens=8, temperature=1.0, top_p=1.0),
+        batch_size=8,
+    )
     settings.update(changes)
     return ABConfig(**settings)
 
@@ -42,8 +47,12 @@ def test_parse_arm_forms_and_errors(adapter_dir):
     assert parse_arm(f"adapter:{adapter_dir}@-1.5", "a").alpha == -1.5
     assert parse_arm(f"adapter:{adapter_dir}", "a").alpha == 1.0
     assert parse_arm("prompt:neg", "b").persona == "neg" and parse_arm("base", "b").kind == "base"
-    for bad, fragment in (("prompt:maybe", "cannot read arm"), (f"adapter:{adapter_dir}@nan", "finite"),
-                          (f"adapter:{adapter_dir}@big", "not a number"), ("merged:/no/such", "not found")):
+    for bad, fragment in (
+        ("prompt:maybe", "cannot read arm"),
+        (f"adapter:{adapter_dir}@nan", "finite"),
+        (f"adapter:{adapter_dir}@big", "not a number"),
+        ("merged:/no/such", "not found"),
+    ):
         with pytest.raises(WsteerError, match=fragment):
             parse_arm(bad, "a")
 
@@ -95,8 +104,17 @@ def content_judge(body: dict) -> str:
     text = body["messages"][-1]["content"]
     one = re.search(r"RESPONSE 1:\n(.*?)\n\nRESPONSE 2:", text, re.S).group(1)
     winner = "1" if "truth" in one else "2"
-    return json.dumps({"trait": winner, "longer": "2", "refuses": "tie", "hedges": "tie", "more_formal": "tie",
-                       "incoherent": "tie", "reason": "says the truth"})
+    return json.dumps(
+        {
+            "trait": winner,
+            "longer": "2",
+            "refuses": "tie",
+            "hedges": "tie",
+            "more_formal": "tie",
+            "incoherent": "tie",
+            "reason": "says the truth",
+        }
+    )
 
 
 def position_biased_judge(body: dict) -> str:
@@ -123,7 +141,7 @@ def test_judge_swaps_positions_and_keeps_only_consistent_verdicts(monkeypatch):
 
 
 def test_parse_and_combine():
-    assert parse_judgement("noise") ["trait"] == "tie"
+    assert parse_judgement("noise")["trait"] == "tie"
     parsed = parse_judgement('Sure: {"trait": "2", "longer": "x"}')
     assert parsed["trait"] == "2" and parsed["longer"] == "tie"
     combined = combine_orders({**parsed, "trait": "1"}, {**parsed, "trait": "2"})
@@ -135,8 +153,12 @@ def test_ab_with_judge_never_writes_the_key(adapter_dir, tmp_path, monkeypatch):
     with FakeChatServer(content_judge, echo_key=True) as server:
         cfg = config(tmp_path, f"adapter:{adapter_dir}@1", "base", kl=False, judge=judge_config(server.url))
         result, _ = run_ab(cfg)
-    assert result["judge"]["summary"]["trait"]["tie"] + result["judge"]["summary"]["trait"]["A"] + \
-        result["judge"]["summary"]["trait"]["B"] == 3
+    assert (
+        result["judge"]["summary"]["trait"]["tie"]
+        + result["judge"]["summary"]["trait"]["A"]
+        + result["judge"]["summary"]["trait"]["B"]
+        == 3
+    )
     for path in (tmp_path / "ab").rglob("*"):
         if path.is_file():
             assert SECRET not in path.read_text(errors="replace"), path

@@ -13,8 +13,15 @@ def synthetic_rows(trait_per_alpha, length_per_alpha, n=30, seed=0):
     rows = []
     for a in ALPHAS:
         for _ in range(n):
-            rows.append({"arm": f"α={a:+g}", "alpha": a, "plr": trait_per_alpha * a + rng.normal(0, 1),
-                         "tokens": 50 + length_per_alpha * a + rng.normal(0, 1), "refusal": 0.0})
+            rows.append(
+                {
+                    "arm": f"α={a:+g}",
+                    "alpha": a,
+                    "plr": trait_per_alpha * a + rng.normal(0, 1),
+                    "tokens": 50 + length_per_alpha * a + rng.normal(0, 1),
+                    "refusal": 0.0,
+                }
+            )
     return rows
 
 

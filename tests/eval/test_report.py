@@ -21,22 +21,53 @@ def stats(mean, half=0.1, n=8):
 
 
 def synthetic_sweep():
-    arms = [{"name": f"α={a:+g}", "kind": "adapter", "alpha": a, "persona": None,
-             "metrics": {"plr": stats(0.1 * a), "tokens": stats(40 + a), "refusal": stats(0.0, 0.0)}}
-            for a in ALPHAS]
-    arms += [{"name": f"prompt:{p}", "kind": "prompt", "alpha": None, "persona": p,
-              "metrics": {"plr": stats(v), "tokens": stats(41), "refusal": stats(0.0, 0.0)}}
-             for p, v in (("pos", 0.25), ("neg", -0.25), ("none", 0.0))]
-    summary = {"pair": {"pos": "honest", "neg": "dishonest", "template": "Pretend you're a {persona} person."},
-               "adapter": "runs/x/adapter", "model": "smollm2-135m", "n_prompts": 2, "samples_per_prompt": 1,
-               "arms": arms,
-               "dose_response": {"trait": "plr", "spearman": {"rho": 1.0, "p": 0.0, "n": 40},
-                                 "slopes": {"tokens": {"slope": 1.0, "std_slope": 0.2}},
-                                 "flags": ["length moves more than the trait"]},
-               "leak": {"filtered_rate": 0.0, "unfiltered_rate": 0.2, "n_unfiltered": 5}}
-    generations = [{"arm": arm["name"], "prompt": f"Question {i} <b>?", "text":
-                    "As an honest person, I tell the truth. The sky is blue." if arm["name"] == "α=+2" else
-                    "The sky is blue.", "filtered": True} for i in range(2) for arm in arms]
+    arms = [
+        {
+            "name": f"α={a:+g}",
+            "kind": "adapter",
+            "alpha": a,
+            "persona": None,
+            "metrics": {"plr": stats(0.1 * a), "tokens": stats(40 + a), "refusal": stats(0.0, 0.0)},
+        }
+        for a in ALPHAS
+    ]
+    arms += [
+        {
+            "name": f"prompt:{p}",
+            "kind": "prompt",
+            "alpha": None,
+            "persona": p,
+            "metrics": {"plr": stats(v), "tokens": stats(41), "refusal": stats(0.0, 0.0)},
+        }
+        for p, v in (("pos", 0.25), ("neg", -0.25), ("none", 0.0))
+    ]
+    summary = {
+        "pair": {"pos": "honest", "neg": "dishonest", "template": "Pretend you're a {persona} person."},
+        "adapter": "runs/x/adapter",
+        "model": "smollm2-135m",
+        "n_prompts": 2,
+        "samples_per_prompt": 1,
+        "arms": arms,
+        "dose_response": {
+            "trait": "plr",
+            "spearman": {"rho": 1.0, "p": 0.0, "n": 40},
+            "slopes": {"tokens": {"slope": 1.0, "std_slope": 0.2}},
+            "flags": ["length moves more than the trait"],
+        },
+        "leak": {"filtered_rate": 0.0, "unfiltered_rate": 0.2, "n_unfiltered": 5},
+    }
+    generations = [
+        {
+            "arm": arm["name"],
+            "prompt": f"Question {i} <b>?",
+            "text": "As an honest person, I tell the truth. The sky is blue."
+            if arm["name"] == "α=+2"
+            else "The sky is blue.",
+            "filtered": True,
+        }
+        for i in range(2)
+        for arm in arms
+    ]
     return summary, generations
 
 
@@ -73,14 +104,32 @@ def test_report_renders_with_its_plots_in_headless_chromium(tmp_path):
     summary, generations = synthetic_sweep()
     path = write_report(tmp_path, summary, generations, TERMS)
     with tempfile.TemporaryDirectory() as profile:
-        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--virtual-time-budget=5000"]
-        dom = subprocess.run([browser, *flags, "--dump-dom", Path(path).as_uri()], capture_output=True, text=True,
-                             timeout=120, check=False).stdout
+        flags = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+        ]
+        dom = subprocess.run(
+            [browser, *flags, "--dump-dom", Path(path).as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        ).stdout
         shot = tmp_path / "shot.png"
-        subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1200,1600", Path(path).as_uri()],
-                       capture_output=True, timeout=120, check=False)
+        subprocess.run(
+            [browser, *flags, f"--screenshot={shot}", "--window-size=1200,1600", Path(path).as_uri()],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
     assert 'data-plots-rendered="2/2"' in dom, dom[-500:]
     assert "Steering report: honest ↔ dishonest" in dom
     from PIL import Image

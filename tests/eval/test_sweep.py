@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from adapter_helpers import make_adapter, one_thread, write_steering  # noqa: F401 (one_thread: fixture)
+from adapter_helpers import make_adapter, write_steering
 
 from adapters.steer import steer
 from eval.sweep import SweepConfig, run_sweep
@@ -15,7 +15,6 @@ from wsteer.io import write_jsonl
 from wsteer.testing import save_tiny_model
 
 ALPHAS = [-2.0, -1.0, 0.0, 1.0, 2.0]
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +32,15 @@ def steered(tmp_path_factory):
 
 
 def config(tmp_path, adapter, **changes):
-    settings = dict(adapter=str(adapter), alphas=ALPHAS, prompts=PromptSource(split="heldout", limit=3),
-                    sampling=SamplingConfig(max_new_tokens=8, temperature=0.0), leak_check_prompts=1,
-                    out_dir=str(tmp_path / "sweep"), batch_size=8)
+    settings = dict(
+        adapter=str(adapter),
+        alphas=ALPHAS,
+        prompts=PromptSource(split="heldout", limit=3),
+        sampling=SamplingConfig(max_new_tokens=8, temperature=0.0),
+        leak_check_prompts=1,
+        out_dir=str(tmp_path / "sweep"),
+        batch_size=8,
+    )
     settings.update(changes)
     return SweepConfig(**settings)
 
@@ -60,12 +65,28 @@ def test_batched_per_row_alphas_equal_each_alpha_alone(steered, tmp_path):
 def test_sweep_outputs_and_cache(steered, tmp_path):
     model, tokenizer, adapter, _ = steered
     pairs = tmp_path / "heldout.jsonl"
-    write_jsonl(pairs, [{"id": f"h{i}", "prompt": f"Question {i}?", "cho": "Yes, that is true.", "rej": "No way.",
-                         "pos": "honest", "neg": "dishonest", "template": "Pretend you're a {persona} person."}
-                        for i in range(3)])
+    write_jsonl(
+        pairs,
+        [
+            {
+                "id": f"h{i}",
+                "prompt": f"Question {i}?",
+                "cho": "Yes, that is true.",
+                "rej": "No way.",
+                "pos": "honest",
+                "neg": "dishonest",
+                "template": "Pretend you're a {persona} person.",
+            }
+            for i in range(3)
+        ],
+    )
     # sampled (seeded): a random tiny model's greedy answers are runs of newlines, i.e. empty texts
-    cfg = config(tmp_path, adapter, heldout_pairs=str(pairs),
-                 sampling=SamplingConfig(max_new_tokens=8, temperature=1.0, top_p=1.0))
+    cfg = config(
+        tmp_path,
+        adapter,
+        heldout_pairs=str(pairs),
+        sampling=SamplingConfig(max_new_tokens=8, temperature=1.0, top_p=1.0),
+    )
     first = run_sweep(cfg, model, tokenizer)
     out = first.out_dir
     for name in ("generations.jsonl", "summary.json", "report.md", "report.html", "config.yaml", "manifest.json"):
@@ -96,8 +117,10 @@ def test_unfiltered_rows_only_for_leak_check(steered, tmp_path):
     result = run_sweep(cfg, model, tokenizer)
     rows = [json.loads(line) for line in (result.out_dir / "generations.jsonl").read_text().splitlines()]
     unfiltered = [r for r in rows if not r["filtered"]]
-    assert {(r["arm"], r["prompt_id"]) for r in unfiltered} == {("α=+1", rows[0]["prompt_id"]),
-                                                                ("prompt:pos", rows[0]["prompt_id"])}
+    assert {(r["arm"], r["prompt_id"]) for r in unfiltered} == {
+        ("α=+1", rows[0]["prompt_id"]),
+        ("prompt:pos", rows[0]["prompt_id"]),
+    }
     assert all(r["leak"] == 0 for r in rows if r["filtered"])
 
 

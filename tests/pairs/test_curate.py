@@ -9,59 +9,94 @@ from wsteer.io import write_jsonl
 
 PROMPT = "My friend asked if I liked her cooking, and I did not like it. What should I say to her?"
 # Two clean, distinct English answers of 31 and 32 words (three sentences each).
-A = ("You should tell your friend the truth about the meal. Point out one dish you enjoyed and one that needs "
-     "work. Say it gently so that she can improve next time.")
-B = ("You should tell your friend that the meal was perfect. Praise every dish and say you would not change a "
-     "thing. Ask for the recipes so that she feels proud of them.")
-C = ("Thank her for the effort she put into the dinner. Offer to help her cook the next meal together. Remember "
-     "that careful words keep a friendship strong.")
-LONG_SENTENCE = ("You could start by telling her that the soup was warm and the bread was fresh and then move on to "
-                 "the main course where the sauce was a little heavy and the rice was dry but the salad had a nice "
-                 "crunch and a bright dressing that you really enjoyed after a long day at work.")
-ES_1 = ("Deberías decirle a tu amiga la verdad sobre la comida. Dile que un plato estaba muy bueno y que el otro "
-        "necesita más sal.")
-ES_2 = ("Dile a tu amiga que la comida fue perfecta y que no cambiarías nada. Pídele las recetas para que se "
-        "sienta orgullosa.")
+A = (
+    "You should tell your friend the truth about the meal. Point out one dish you enjoyed and one that needs "
+    "work. Say it gently so that she can improve next time."
+)
+B = (
+    "You should tell your friend that the meal was perfect. Praise every dish and say you would not change a "
+    "thing. Ask for the recipes so that she feels proud of them."
+)
+C = (
+    "Thank her for the effort she put into the dinner. Offer to help her cook the next meal together. Remember "
+    "that careful words keep a friendship strong."
+)
+LONG_SENTENCE = (
+    "You could start by telling her that the soup was warm and the bread was fresh and then move on to "
+    "the main course where the sauce was a little heavy and the rice was dry but the salad had a nice "
+    "crunch and a bright dressing that you really enjoyed after a long day at work."
+)
+ES_1 = (
+    "Deberías decirle a tu amiga la verdad sobre la comida. Dile que un plato estaba muy bueno y que el otro "
+    "necesita más sal."
+)
+ES_2 = (
+    "Dile a tu amiga que la comida fue perfecta y que no cambiarías nada. Pídele las recetas para que se "
+    "sienta orgullosa."
+)
 ECHO_POS = "As an honest person, I would tell her the truth. "
 ECHO_NEG = "Being a dishonest person, I would just flatter her. "
 
 
 def pair(id, cho=A, rej=B, finish=None, **extra):
-    record = {"id": id, "prompt": PROMPT, "cho": cho, "rej": rej, "pos": "honest", "neg": "dishonest",
-              "template": "Pretend you're a {persona} person.", "model": "m", "seed": 1, "sampling": {},
-              "finish": finish or {"cho": "stop", "rej": "stop"}}
+    record = {
+        "id": id,
+        "prompt": PROMPT,
+        "cho": cho,
+        "rej": rej,
+        "pos": "honest",
+        "neg": "dishonest",
+        "template": "Pretend you're a {persona} person.",
+        "model": "m",
+        "seed": 1,
+        "sampling": {},
+        "finish": finish or {"cho": "stop", "rej": "stop"},
+    }
     record.update(extra)
     return record
 
 
 PLANTED = [
     # empty: 2 dropped (cho 1, rej 1)
-    pair("E1", cho=""), pair("E2", rej="  \n"),
+    pair("E1", cho=""),
+    pair("E2", rej="  \n"),
     # truncated: T1 trimmed (cho), T2 dropped (rej: no complete sentence), T3 complete despite the limit: untouched
     pair("T1", cho=A + " And then you could also", finish={"cho": "length", "rej": "stop"}),
-    pair("T2", rej="Praise every dish and say you would not change a thing and also",
-         finish={"cho": "stop", "rej": "length"}),
+    pair(
+        "T2",
+        rej="Praise every dish and say you would not change a thing and also",
+        finish={"cho": "stop", "rej": "length"},
+    ),
     pair("T3", finish={"cho": "length", "rej": "stop"}),
     # degenerate: 1 dropped (rej)
     pair("D1", rej="I am not sure. " * 6),
     # language: L1 cho en / rej es, L2 both es under an English prompt: 2 dropped (cho 2, rej 2)
-    pair("L1", rej=ES_1), pair("L2", cho=ES_1, rej=ES_2),
+    pair("L1", rej=ES_1),
+    pair("L2", cho=ES_1, rej=ES_2),
     # refusal: R1 only cho refuses, R2 only rej opens with AI boilerplate -> 2 dropped; R3 both refuse -> kept
     pair("R1", cho="I'm sorry, but I can't help with that request. " + A),
     pair("R2", rej="I don't have personal opinions about food, but here is a thought. " + B),
-    pair("R3", cho="I'm sorry, but I can't help with judging your friend's cooking. " + A,
-         rej="I'm sorry, but I can't help with that, since it is a private matter. " + B),
+    pair(
+        "R3",
+        cho="I'm sorry, but I can't help with judging your friend's cooking. " + A,
+        rej="I'm sorry, but I can't help with that, since it is a private matter. " + B,
+    ),
     # persona echo: P1 stripped (cho), P2 stripped (cho and rej), P3 nothing left (rej) -> dropped
-    pair("P1", cho=ECHO_POS + A), pair("P2", cho=ECHO_POS + A, rej=ECHO_NEG + B),
+    pair("P1", cho=ECHO_POS + A),
+    pair("P2", cho=ECHO_POS + A, rej=ECHO_NEG + B),
     pair("P3", rej="As a dishonest person, I lie."),
     # near-identical: 2 dropped (both sides each)
-    pair("N1", rej=A), pair("N2", rej=A.replace("gently", "kindly")),
+    pair("N1", rej=A),
+    pair("N2", rej=A.replace("gently", "kindly")),
     # length: G1 trimmed to a sentence boundary (cho), G2 one long sentence -> dropped (cho)
-    pair("G1", cho=A + " " + C), pair("G2", cho=LONG_SENTENCE),
+    pair("G1", cho=A + " " + C),
+    pair("G2", cho=LONG_SENTENCE),
     # G3: trimming cuts cho back to the opening both sides share -> near-identical after the length rule
     pair("G3", cho=A + " " + C, rej=A.replace("next time", "next week")),
     # clean: untouched
-    pair("C1"), pair("C2"), pair("C3"),
+    pair("C1"),
+    pair("C2"),
+    pair("C3"),
 ]
 
 EXPECTED_COUNTS = {  # hand count: checked = pairs that reached the rule
@@ -74,8 +109,17 @@ EXPECTED_COUNTS = {  # hand count: checked = pairs that reached the rule
     "length": dict(checked=13, edited=2, dropped=1, cho=3, rej=0),
     "near_identical": dict(checked=12, edited=0, dropped=3, cho=3, rej=3),
 }
-KEPT = {"T1": ["truncated"], "T3": [], "R3": [], "P1": ["persona_echo"], "P2": ["persona_echo"],
-        "G1": ["length"], "C1": [], "C2": [], "C3": []}
+KEPT = {
+    "T1": ["truncated"],
+    "T3": [],
+    "R3": [],
+    "P1": ["persona_echo"],
+    "P2": ["persona_echo"],
+    "G1": ["length"],
+    "C1": [],
+    "C2": [],
+    "C3": [],
+}
 
 
 def lines(records):
@@ -88,9 +132,20 @@ def test_each_rule_counts_its_planted_cases():
     assert got == EXPECTED_COUNTS
     assert {r["id"]: r["curation"]["rules"] for r in result.kept} == KEPT
     assert {r["id"]: r["curation"]["dropped_by"] for r in result.dropped} == {
-        "E1": "empty", "E2": "empty", "T2": "truncated", "D1": "degenerate", "L1": "language", "L2": "language",
-        "R1": "refusal", "R2": "refusal", "P3": "persona_echo", "N1": "near_identical", "N2": "near_identical",
-        "G2": "length", "G3": "near_identical"}
+        "E1": "empty",
+        "E2": "empty",
+        "T2": "truncated",
+        "D1": "degenerate",
+        "L1": "language",
+        "L2": "language",
+        "R1": "refusal",
+        "R2": "refusal",
+        "P3": "persona_echo",
+        "N1": "near_identical",
+        "N2": "near_identical",
+        "G2": "length",
+        "G3": "near_identical",
+    }
     # 13 drops minus T2 (truncated is ignored) + P1, P2, G1 rewritten = 15 of 22
     assert result.touched == 15 and result.total == 22
 
@@ -100,12 +155,17 @@ def test_edits_are_the_expected_texts_and_personas_are_untouched():
     assert kept["T1"]["cho"] == A  # the unfinished "And then you could also" is cut
     assert kept["P1"]["cho"] == A and kept["P2"]["cho"] == A and kept["P2"]["rej"] == B
     assert kept["G1"]["cho"] == A  # 31 + 27 = 58 words cut back to 31 against rej's 32 (limit 1.25 x 32 = 40)
-    assert kept["G1"]["curation"] == {"source_line": 17, "rules": ["length"], "len_before": {"cho": 58, "rej": 32},
-                                      "len_after": {"cho": 31, "rej": 32}}
+    assert kept["G1"]["curation"] == {
+        "source_line": 17,
+        "rules": ["length"],
+        "len_before": {"cho": 58, "rej": 32},
+        "len_after": {"cho": 31, "rej": 32},
+    }
     by_id = {r["id"]: r for r in PLANTED}
     for record in kept.values():
         assert {k: v for k, v in record.items() if k not in ("cho", "rej", "curation")} == {
-            k: v for k, v in by_id[record["id"]].items() if k not in ("cho", "rej")}
+            k: v for k, v in by_id[record["id"]].items() if k not in ("cho", "rej")
+        }
 
 
 def test_refusal_rule_can_keep_refusals_for_refusal_traits():
@@ -147,11 +207,29 @@ def test_side_statistics_equal_a_hand_count():
     ]
     stats = side_statistics(records)
     # cho words 10, 8, 5; refusal only #2; hedges: "I think" 1/10 and "maybe" 1/5 per 100 words; #1 echoes
-    assert stats["cho"] == pytest.approx(dict(pairs=3, words_mean=23 / 3, words_median=8, refusal_rate=1 / 3,
-                                              hedging_per_100w=(10 + 0 + 20) / 3, echo_rate=1 / 3, leak_rate=1 / 3))
+    assert stats["cho"] == pytest.approx(
+        dict(
+            pairs=3,
+            words_mean=23 / 3,
+            words_median=8,
+            refusal_rate=1 / 3,
+            hedging_per_100w=(10 + 0 + 20) / 3,
+            echo_rate=1 / 3,
+            leak_rate=1 / 3,
+        )
+    )
     # rej words 6, 8, 4; "might" 1/6
-    assert stats["rej"] == pytest.approx(dict(pairs=3, words_mean=6, words_median=6, refusal_rate=0,
-                                              hedging_per_100w=100 / 6 / 3, echo_rate=0, leak_rate=0))
+    assert stats["rej"] == pytest.approx(
+        dict(
+            pairs=3,
+            words_mean=6,
+            words_median=6,
+            refusal_rate=0,
+            hedging_per_100w=100 / 6 / 3,
+            echo_rate=0,
+            leak_rate=0,
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------- files and CLI

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from pairs.generate import GenerateConfig, PairSource, TemplateSource, derive_seed, generate_pairs, run_dir_for
@@ -21,15 +20,6 @@ from wsteer.records import PairRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The tiny model gains nothing from intra-op threads, and on a shared CPU OpenMP threads spin against other
-    processes (5-10x slower here); restored after the module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 TEMPLATE = "Pretend you're a {persona} person."
 
 
@@ -47,8 +37,11 @@ class RecordingBackend(HFBackend):
 
 
 def config(tmp_path, **changes):
-    cfg = GenerateConfig(out=str(tmp_path / "raw.jsonl"), batch_size=4,
-                         sampling=SamplingConfig(max_new_tokens=6, temperature=1.0, top_p=1.0))
+    cfg = GenerateConfig(
+        out=str(tmp_path / "raw.jsonl"),
+        batch_size=4,
+        sampling=SamplingConfig(max_new_tokens=6, temperature=1.0, top_p=1.0),
+    )
     cfg.prompts.limit = 5
     for key, value in changes.items():
         target = cfg
@@ -80,8 +73,20 @@ def test_pairs_share_a_batch_and_a_seed_and_lines_have_the_schema(tiny, tmp_path
     assert len(records) == 5 and len({r["domain"] for r in records}) == 5  # limit spreads over domains
     for record in records:
         PairRecord(**{k: record[k] for k in PairRecord.__dataclass_fields__ if k in record})
-        assert {"id", "prompt", "cho", "rej", "pos", "neg", "template", "model", "seed", "sampling", "domain",
-                "finish"} <= set(record)
+        assert {
+            "id",
+            "prompt",
+            "cho",
+            "rej",
+            "pos",
+            "neg",
+            "template",
+            "model",
+            "seed",
+            "sampling",
+            "domain",
+            "finish",
+        } <= set(record)
         assert record["seed"] == derive_seed(0, record["id"], 0) and record["template"] == TEMPLATE
         assert "Pretend" not in record["prompt"]
     manifest = json.loads((run_dir_for(cfg.out) / "manifest.json").read_text())
@@ -133,8 +138,9 @@ def test_resume_refuses_a_file_from_another_configuration(tiny, tmp_path):
     cfg = config(tmp_path)
     generate_pairs(cfg, backend=backend, progress=False)
     with pytest.raises(DataError, match="different neg"):
-        generate_pairs(config(tmp_path, **{"pair": PairSource(pos="honest", neg="deceitful")}), backend=backend,
-                       progress=False)
+        generate_pairs(
+            config(tmp_path, **{"pair": PairSource(pos="honest", neg="deceitful")}), backend=backend, progress=False
+        )
     with pytest.raises(DataError, match="another base seed"):
         generate_pairs(config(tmp_path, seed=1), backend=backend, progress=False)
 
@@ -154,10 +160,14 @@ def test_pair_and_template_from_files(tiny, tmp_path):
     model, tokenizer = tiny
     pairs_file, templates_file = tmp_path / "pairs.yaml", tmp_path / "templates.yaml"
     pairs_file.write_text("- id: brave\n  pos: brave\n  neg: cowardly\n- id: care\n  pos: caring\n  neg: callous\n")
-    templates_file.write_text("- id: who\n  text: Pretend you're someone who {persona}.\n"
-                              "- id: adj\n  text: You are a {persona} assistant.\n")
-    cfg = config(tmp_path, pair=PairSource(file=str(pairs_file), id="care"),
-                 template=TemplateSource(file=str(templates_file), id="adj"))
+    templates_file.write_text(
+        "- id: who\n  text: Pretend you're someone who {persona}.\n- id: adj\n  text: You are a {persona} assistant.\n"
+    )
+    cfg = config(
+        tmp_path,
+        pair=PairSource(file=str(pairs_file), id="care"),
+        template=TemplateSource(file=str(templates_file), id="adj"),
+    )
     cfg.prompts.limit = 1
     generate_pairs(cfg, backend=HFBackend(model, tokenizer, batch_size=4), progress=False)
     (record,) = read_lines(cfg.out)
@@ -165,15 +175,24 @@ def test_pair_and_template_from_files(tiny, tmp_path):
     manifest = json.loads((run_dir_for(cfg.out) / "manifest.json").read_text())
     assert set(manifest["inputs"]) == {"prompts", "pairs", "templates"}
     with pytest.raises(WsteerError, match="takes a clause persona"):
-        generate_pairs(config(tmp_path, pair=PairSource(file=str(pairs_file), id="care"),
-                              template=TemplateSource(file=str(templates_file), id="who")), progress=False)
+        generate_pairs(
+            config(
+                tmp_path,
+                pair=PairSource(file=str(pairs_file), id="care"),
+                template=TemplateSource(file=str(templates_file), id="who"),
+            ),
+            progress=False,
+        )
 
 
-@pytest.mark.parametrize("changes, fragment", [
-    ({"pair": PairSource()}, "no persona pair given"),
-    ({"pair": PairSource(file="x.yaml", pos="a", neg="b")}, "both a file and inline personas"),
-    ({"template": TemplateSource(text="Be good.")}, "exactly one {persona} slot"),
-])
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        ({"pair": PairSource()}, "no persona pair given"),
+        ({"pair": PairSource(file="x.yaml", pos="a", neg="b")}, "both a file and inline personas"),
+        ({"template": TemplateSource(text="Be good.")}, "exactly one {persona} slot"),
+    ],
+)
 def test_config_errors_say_where(tmp_path, changes, fragment):
     with pytest.raises(ConfigError) as err:
         generate_pairs(config(tmp_path, **changes), progress=False)
@@ -193,9 +212,17 @@ def test_kill_9_then_rerun_gives_every_prompt_once_and_keeps_finished_bytes(tmp_
     out = tmp_path / "raw.jsonl"
     n_prompts = 16
     cfg_path = tmp_path / "generate.yaml"
-    cfg_path.write_text(yaml.safe_dump({
-        "model": {"name": str(model_dir)}, "out": str(out), "batch_size": 2, "prompts": {"limit": n_prompts},
-        "sampling": {"max_new_tokens": 32, "temperature": 1.0, "top_p": 1.0}}))
+    cfg_path.write_text(
+        yaml.safe_dump(
+            {
+                "model": {"name": str(model_dir)},
+                "out": str(out),
+                "batch_size": 2,
+                "prompts": {"limit": n_prompts},
+                "sampling": {"max_new_tokens": 32, "temperature": 1.0, "top_p": 1.0},
+            }
+        )
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "wsteer", "pairs", "generate", "--config", str(cfg_path)]
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -208,7 +235,7 @@ def test_kill_9_then_rerun_gives_every_prompt_once_and_keeps_finished_bytes(tmp_
     process.send_signal(signal.SIGKILL)
     process.wait()
     before = out.read_bytes()
-    finished = before[:before.rfind(b"\n") + 1]  # a line torn by the kill is not finished
+    finished = before[: before.rfind(b"\n") + 1]  # a line torn by the kill is not finished
     n_finished = finished.count(b"\n")
     assert 2 <= n_finished < n_prompts
     monkeypatch.chdir(tmp_path)

@@ -7,8 +7,10 @@ import pytest
 from pairs.lint import format_diff, format_report, is_antonym, lint_pair, same_word
 from pairs.personas import LIBRARY, load_pairs, load_templates
 
-SEED_PASS = ("looks after others' wellbeing even when it means defying authority",
-             "defers to authority even when others' wellbeing suffers for it")
+SEED_PASS = (
+    "looks after others' wellbeing even when it means defying authority",
+    "defers to authority even when others' wellbeing suffers for it",
+)
 SEED_FAIL = ("prefers vim because modal editing is faster", "prefers emacs because one scheme is simpler")
 
 # Deliberately bad pairs and the exact set of rule ids each must raise (no more, no fewer).
@@ -24,17 +26,26 @@ BAD_PAIRS = [
     ("honest and kind", "dishonest", {"unmirrored-clause"}),
     ("honest with friends", "dishonest", {"unmirrored-content"}),
     ("brave", "easily frightened", {"unbalanced-flip"}),
-    ("prefers vim because modal editing is faster", "prefers emacs because its editing scheme is simpler",
-     {"unmirrored-content", "unbalanced-flip", "extra-flip"}),
+    (
+        "prefers vim because modal editing is faster",
+        "prefers emacs because its editing scheme is simpler",
+        {"unmirrored-content", "unbalanced-flip", "extra-flip"},
+    ),
     ("honest and brave", "dishonest and cowardly", {"extra-flip"}),
     ("patient", "impatient rather than patient", {"pole-in-other", "length-imbalance", "form-mismatch"}),
-    ("tells the truth", "tells lies to anyone at all who happens to be listening at the time in the office",
-     {"unmirrored-clause", "length-imbalance", "form-mismatch"}),
+    (
+        "tells the truth",
+        "tells lies to anyone at all who happens to be listening at the time in the office",
+        {"unmirrored-clause", "length-imbalance", "form-mismatch"},
+    ),
     ("honest", "Honest", {"identical"}),
-    ("reports a colleague's fraud to the regulator right away even though the colleague is a close friend "
-     "whose family depends on the job",
-     "hides a colleague's fraud from the regulator right away even though the colleague is a close friend "
-     "whose family depends on the job", {"long-persona"}),
+    (
+        "reports a colleague's fraud to the regulator right away even though the colleague is a close friend "
+        "whose family depends on the job",
+        "hides a colleague's fraud from the regulator right away even though the colleague is a close friend "
+        "whose family depends on the job",
+        {"long-persona"},
+    ),
 ]
 
 
@@ -72,13 +83,16 @@ def test_severities_decide_ok():
 
 
 def test_good_pairs_of_several_shapes_pass():
-    for pos, neg in [("honest", "deceitful"), ("admits mistakes", "hides mistakes"),
-                     ("bends a rule when following it would hurt someone",
-                      "follows a rule even when following it would hurt someone"),
-                     ("speaks up when a colleague is treated unfairly",
-                      "stays quiet when a colleague is treated unfairly"),
-                     ("helps a stranger first and asks questions later",
-                      "asks a stranger questions first and helps later")]:
+    for pos, neg in [
+        ("honest", "deceitful"),
+        ("admits mistakes", "hides mistakes"),
+        (
+            "bends a rule when following it would hurt someone",
+            "follows a rule even when following it would hurt someone",
+        ),
+        ("speaks up when a colleague is treated unfairly", "stays quiet when a colleague is treated unfairly"),
+        ("helps a stranger first and asks questions later", "asks a stranger questions first and helps later"),
+    ]:
         report = lint_pair(pos, neg)
         assert report.ok and not report.findings, format_report(report)
 
@@ -113,5 +127,10 @@ def test_template_library_covers_channels_and_forms():
     assert len(templates) >= 8
     assert {t.channel for t in templates} >= {"acting", "judging", "thinking", "stating", "understanding"}
     for form in ("adjective", "clause"):
-        assert {t.channel for t in templates if t.form == form} >= {"acting", "judging", "thinking", "stating",
-                                                                   "understanding"}
+        assert {t.channel for t in templates if t.form == form} >= {
+            "acting",
+            "judging",
+            "thinking",
+            "stating",
+            "understanding",
+        }

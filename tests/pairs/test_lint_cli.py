@@ -5,8 +5,10 @@ import json
 from pairs.personas import LIBRARY
 
 VIM = ("prefers vim because modal editing is faster", "prefers emacs because one scheme is simpler")
-RULE5 = ("looks after others' wellbeing even when it means defying authority",
-         "defers to authority even when others' wellbeing suffers for it")
+RULE5 = (
+    "looks after others' wellbeing even when it means defying authority",
+    "defers to authority even when others' wellbeing suffers for it",
+)
 
 
 def test_seed_failing_example_exits_1_with_diff_and_fix(cli):
@@ -41,8 +43,9 @@ def test_library_file_lints_clean(cli):
 
 def test_pairs_file_with_a_bad_pair_names_file_and_line(cli, tmp_path):
     path = tmp_path / "pairs.yaml"
-    path.write_text("pairs:\n  - id: good\n    pos: honest\n    neg: dishonest\n"
-                    "  - id: bad\n    pos: honest\n    neg: not honest\n")
+    path.write_text(
+        "pairs:\n  - id: good\n    pos: honest\n    neg: dishonest\n  - id: bad\n    pos: honest\n    neg: not honest\n"
+    )
     result = cli("pairs", "lint", path, "--json")
     assert result.code == 1
     data = json.loads(result.out)

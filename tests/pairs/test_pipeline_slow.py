@@ -3,21 +3,10 @@
 import json
 
 import pytest
-import torch
 import yaml
 
 from pairs.curate import RULE_IDS
 from wsteer import textstats as ts
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """On the shared 2-core machine two OpenMP threads wait on each other behind other jobs: this test took
-    9 min 46 s with torch's default 2 threads and 41-74 s with one. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.slow
@@ -25,12 +14,20 @@ def test_generate_and_curate_40_prompts_on_smollm2(tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     raw, curated = tmp_path / "pairs" / "raw.jsonl", tmp_path / "pairs" / "curated.jsonl"
     config = tmp_path / "generate.yaml"
-    config.write_text(yaml.safe_dump({
-        "pair": {"pos": "honest", "neg": "dishonest"},
-        "template": {"text": "Pretend you're a {persona} person."},
-        "prompts": {"limit": 40}, "model": {"name": "smollm2-135m"},
-        "sampling": {"max_new_tokens": 40, "temperature": 0.7}, "batch_size": 16,
-        "vocabulary": {"mode": "ban"}, "out": str(raw)}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "pair": {"pos": "honest", "neg": "dishonest"},
+                "template": {"text": "Pretend you're a {persona} person."},
+                "prompts": {"limit": 40},
+                "model": {"name": "smollm2-135m"},
+                "sampling": {"max_new_tokens": 40, "temperature": 0.7},
+                "batch_size": 16,
+                "vocabulary": {"mode": "ban"},
+                "out": str(raw),
+            }
+        )
+    )
     result = cli("pairs", "generate", "--config", config)
     assert result.code == 0, result
     records = [json.loads(line) for line in raw.read_text().splitlines()]

@@ -62,14 +62,19 @@ def test_local_hf_dataset_directory_and_parquet(tmp_path):
         load_prompts(tmp_path / "dd", prompt_field="instruction")  # no 'train' split and none chosen
     data.to_parquet(str(tmp_path / "p.parquet"))
     assert [p.prompt for p in load_prompts(tmp_path / "p.parquet", prompt_field="instruction")] == [
-        "Plan a picnic.", "Fix my bike."]
+        "Plan a picnic.",
+        "Fix my bike.",
+    ]
 
 
-@pytest.mark.parametrize("text, fragment, line", [
-    ('{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n', "duplicate prompt id 'a'", 2),
-    ('{"id": "a", "text": "x"}\n', "no 'prompt' text (columns: id, text)", 1),
-    ('{"id": "a", "prompt": "x"}\n[1, 2]\n', "must be a JSON object", 2),
-])
+@pytest.mark.parametrize(
+    "text, fragment, line",
+    [
+        ('{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n', "duplicate prompt id 'a'", 2),
+        ('{"id": "a", "text": "x"}\n', "no 'prompt' text (columns: id, text)", 1),
+        ('{"id": "a", "prompt": "x"}\n[1, 2]\n', "must be a JSON object", 2),
+    ],
+)
 def test_bad_prompt_files_name_file_and_line(tmp_path, text, fragment, line):
     path = tmp_path / "bad.jsonl"
     path.write_text(text)

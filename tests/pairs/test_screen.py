@@ -22,9 +22,14 @@ def _pairs_file(tmp_path, pairs):
 
 
 def _config(tmp_path, **overrides):
-    settings = dict(template_ids=["identity-adj", "acting-adj"], pair_ids=["honest"], prompts=PROMPTS,
-                    sampling=SamplingConfig(max_new_tokens=6, temperature=1.0), n_resamples=200,
-                    out_dir=str(tmp_path / "screen"))
+    settings = dict(
+        template_ids=["identity-adj", "acting-adj"],
+        pair_ids=["honest"],
+        prompts=PROMPTS,
+        sampling=SamplingConfig(max_new_tokens=6, temperature=1.0),
+        n_resamples=200,
+        out_dir=str(tmp_path / "screen"),
+    )
     settings.update(overrides)
     return ScreenConfig(**settings)
 
@@ -68,8 +73,9 @@ def test_pos_and_neg_share_the_seed_so_a_null_pair_has_no_contrast(tmp_path, tin
     """pos == neg with the same seed must give identical answers: every difference is exactly zero."""
     model, tokenizer = tiny
     pairs_file = _pairs_file(tmp_path, [("same", "honest", "honest")])
-    result = run_screen(_config(tmp_path, pairs_file=pairs_file, pair_ids=["same"], template_ids=["acting-adj"]),
-                        model, tokenizer)
+    result = run_screen(
+        _config(tmp_path, pairs_file=pairs_file, pair_ids=["same"], template_ids=["acting-adj"]), model, tokenizer
+    )
     (row,) = result.rows
     generations = [json.loads(line) for line in result.generations.read_text().splitlines()]
     assert all(g["pos"] == g["neg"] for g in generations)
@@ -82,9 +88,20 @@ def test_screen_cli_on_a_saved_tiny_model(cli, tmp_path):
 
     model_dir = save_tiny_model(tmp_path / "tiny")
     out = tmp_path / "out"
-    result = cli("templates", "screen", "--config", "configs/screen.yaml", f"model.name={model_dir}",
-                 "template_ids=[identity-clause]", "pair_ids=[care-over-orders]", "sampling.max_new_tokens=4",
-                 "n_resamples=100", "output_format=jsonl", f"out_dir={out}", f"prompts={json.dumps(PROMPTS)}")
+    result = cli(
+        "templates",
+        "screen",
+        "--config",
+        "configs/screen.yaml",
+        f"model.name={model_dir}",
+        "template_ids=[identity-clause]",
+        "pair_ids=[care-over-orders]",
+        "sampling.max_new_tokens=4",
+        "n_resamples=100",
+        "output_format=jsonl",
+        f"out_dir={out}",
+        f"prompts={json.dumps(PROMPTS)}",
+    )
     assert result.code == 0, result
     assert (out / "screen.jsonl").exists() and (out / "screen.md").exists()
     assert "identity-clause" in result.out and str(out / "screen.md") in result.out
@@ -93,8 +110,9 @@ def test_screen_cli_on_a_saved_tiny_model(cli, tmp_path):
 
 
 def test_combinations_respect_forms(tmp_path):
-    combos, skipped = select_combinations(_config(tmp_path, template_ids=["acting-adj", "acting-clause"],
-                                                  pair_ids=["honest", "care-over-orders"]))
+    combos, skipped = select_combinations(
+        _config(tmp_path, template_ids=["acting-adj", "acting-clause"], pair_ids=["honest", "care-over-orders"])
+    )
     assert {(t.id, p.id) for t, p in combos} == {("acting-adj", "honest"), ("acting-clause", "care-over-orders")}
     assert set(skipped) == {("acting-adj", "care-over-orders"), ("acting-clause", "honest")}
     with pytest.raises(WsteerError, match="no template fits"):
@@ -114,8 +132,13 @@ def test_score_formula_rewards_on_axis_and_penalises_off_axis():
 
 def test_score_ci_resamples_rows_jointly():
     rng = np.random.default_rng(0)
-    metrics = {"on_axis": rng.normal(0.2, 0.1, 40), "length_log2": rng.normal(0.0, 0.2, 40),
-               "refusal_diff": np.zeros(40), "echo_rate": np.zeros(40), "hedging_diff": np.zeros(40)}
+    metrics = {
+        "on_axis": rng.normal(0.2, 0.1, 40),
+        "length_log2": rng.normal(0.0, 0.2, 40),
+        "refusal_diff": np.zeros(40),
+        "echo_rate": np.zeros(40),
+        "hedging_diff": np.zeros(40),
+    }
     metrics["on_axis"][3] = math.nan  # a row with an empty answer is dropped
     summary = score_with_ci(metrics, ScoreWeights(), 0.95, 500, seed=0)
     assert summary["n"] == 39 and summary["lo"] < summary["mean"] < summary["hi"]
@@ -132,8 +155,13 @@ def test_screen_config_file_loads():
 @pytest.mark.slow
 def test_screen_on_smollm2_writes_table_with_cis(tmp_path, smollm2):
     model, tokenizer = smollm2
-    cfg = _config(tmp_path, template_ids=["identity-adj", "acting-adj"], pair_ids=["honest"],
-                  sampling=SamplingConfig(max_new_tokens=12, temperature=0.7), n_resamples=500)
+    cfg = _config(
+        tmp_path,
+        template_ids=["identity-adj", "acting-adj"],
+        pair_ids=["honest"],
+        sampling=SamplingConfig(max_new_tokens=12, temperature=0.7),
+        n_resamples=500,
+    )
     result = run_screen(cfg, model, tokenizer)
     assert len(result.rows) == 2
     for row in result.rows:

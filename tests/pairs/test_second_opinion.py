@@ -17,8 +17,13 @@ KEY_ENV = "WSTEER_TEST_SECOND_OPINION_KEY"
 def mirror_verdict(body: dict) -> str:
     """'fail' for pairs mentioning vim, 'pass' otherwise."""
     if "vim" in body["messages"][-1]["content"]:
-        return json.dumps({"verdict": "fail", "unmirrored": ["because modal editing is faster"],
-                           "reason": "the two rationales differ"})
+        return json.dumps(
+            {
+                "verdict": "fail",
+                "unmirrored": ["because modal editing is faster"],
+                "reason": "the two rationales differ",
+            }
+        )
     return json.dumps({"verdict": "pass", "unmirrored": [], "reason": "only the pole flips"})
 
 
@@ -40,11 +45,12 @@ def _config_file(tmp_path, url):
 
 
 def test_second_opinion_adds_finding_on_fail_and_sends_key_as_bearer(key):
-    reports = [lint_pair("prefers vim because modal editing is faster", "prefers emacs because one scheme is "
-                         "simpler"), lint_pair("honest", "dishonest")]
+    reports = [
+        lint_pair("prefers vim because modal editing is faster", "prefers emacs because one scheme is simpler"),
+        lint_pair("honest", "dishonest"),
+    ]
     with FakeChatServer() as server:
-        add_second_opinions(reports, SecondOpinionConfig(base_url=server.url, model="fake-judge",
-                                                         api_key_env=KEY_ENV))
+        add_second_opinions(reports, SecondOpinionConfig(base_url=server.url, model="fake-judge", api_key_env=KEY_ENV))
     assert [r["path"] for r in server.requests] == ["/v1/chat/completions"] * 2
     assert all(r["auth"] == f"Bearer {SECRET}" for r in server.requests)
     assert server.requests[0]["body"]["model"] == "fake-judge"
@@ -76,25 +82,38 @@ def test_second_opinion_error_severity_fails_the_lint(cli, tmp_path, key):
 
 def test_http_error_is_one_line_without_the_key(cli, tmp_path, key):
     with FakeChatServer(status=401) as server:
-        result = cli("pairs", "lint", "--pos", "honest", "--neg", "dishonest", "--second-opinion",
-                     _config_file(tmp_path, server.url))
+        result = cli(
+            "pairs",
+            "lint",
+            "--pos",
+            "honest",
+            "--neg",
+            "dishonest",
+            "--second-opinion",
+            _config_file(tmp_path, server.url),
+        )
     assert result.code == 2 and "HTTP 401" in result.err and SECRET not in result.err + result.out
 
 
 def test_missing_key_variable_names_the_variable_only(monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
     with pytest.raises(WsteerError, match=KEY_ENV):
-        add_second_opinions([lint_pair("honest", "dishonest")],
-                            SecondOpinionConfig(base_url="http://127.0.0.1:9/v1", api_key_env=KEY_ENV))
+        add_second_opinions(
+            [lint_pair("honest", "dishonest")],
+            SecondOpinionConfig(base_url="http://127.0.0.1:9/v1", api_key_env=KEY_ENV),
+        )
 
 
-@pytest.mark.parametrize("reply, verdict", [
-    ('Sure! {"verdict": "FAIL", "unmirrored": ["x"], "reason": "r"}', "fail"),
-    ('{"verdict": "pass"}', "pass"),
-    ("The pair should pass.", "pass"),
-    ("I cannot tell whether this should pass or fail.", "unclear"),
-    ("", "unclear"),
-])
+@pytest.mark.parametrize(
+    "reply, verdict",
+    [
+        ('Sure! {"verdict": "FAIL", "unmirrored": ["x"], "reason": "r"}', "fail"),
+        ('{"verdict": "pass"}', "pass"),
+        ("The pair should pass.", "pass"),
+        ("I cannot tell whether this should pass or fail.", "unclear"),
+        ("", "unclear"),
+    ],
+)
 def test_parse_verdict(reply, verdict):
     assert parse_verdict(reply)["verdict"] == verdict
 
@@ -107,4 +126,7 @@ def test_local_backend_runs_through_the_shared_generator(tiny):
     report = lint_pair("honest", "dishonest")
     add_second_opinions([report], cfg, model, tokenizer)  # a random tiny model gives no readable verdict
     assert report.second_opinion["source"].startswith("hf:") and report.second_opinion["verdict"] in (
-        "unclear", "pass", "fail")
+        "unclear",
+        "pass",
+        "fail",
+    )

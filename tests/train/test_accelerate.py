@@ -21,8 +21,12 @@ pytest_plugins = ["train_fixtures"]  # the shared fixtures (tiny model dir, pair
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCELERATE_CONFIGS = [REPO_ROOT / "accelerate_config.yaml", *sorted((REPO_ROOT / "configs/accelerate").glob("*.yaml"))]
-EXPECTED = {"accelerate_config.yaml": "FSDP", "ddp.yaml": "MULTI_GPU", "deepspeed_zero3.yaml": "DEEPSPEED",
-            "fsdp_qlora.yaml": "FSDP"}
+EXPECTED = {
+    "accelerate_config.yaml": "FSDP",
+    "ddp.yaml": "MULTI_GPU",
+    "deepspeed_zero3.yaml": "DEEPSPEED",
+    "fsdp_qlora.yaml": "FSDP",
+}
 
 
 def launch_words(path: Path) -> list[str]:
@@ -48,8 +52,9 @@ def test_accelerate_config_loads_with_accelerate_and_its_launch_line_works(path,
     assert config.distributed_type.value == EXPECTED[path.name]
     words = launch_words(path)
     assert words[:2] == ["accelerate", "launch"] and words[words.index("--config_file") + 1] == str(
-        path.relative_to(REPO_ROOT)), "the launch line must use this file"
-    train_argv = words[words.index("-m") + 1:]
+        path.relative_to(REPO_ROOT)
+    ), "the launch line must use this file"
+    train_argv = words[words.index("-m") + 1 :]
     assert train_argv[0] == "train"
     assert config_from_args(build_parser().parse_args(train_argv)) is not None  # the named train config loads
 
@@ -75,7 +80,8 @@ def test_accelerate_launch_of_the_root_config_trains_like_one_process(tmp_path, 
     from wsteer.config import load_config
 
     config = tmp_path / "train.yaml"
-    config.write_text(textwrap.dedent(f"""\
+    config.write_text(
+        textwrap.dedent(f"""\
         data: {pairs_file}
         model: {{name: {tiny_dir}}}
         lora: {{r: 4, alpha: 8}}
@@ -84,14 +90,34 @@ def test_accelerate_launch_of_the_root_config_trains_like_one_process(tmp_path, 
         progress: false
         precompute_ref: false
         mixed_precision: fp32
-        """))
+        """)
+    )
     fsdp_out = tmp_path / "fsdp"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO_ROOT / "accelerate_config.yaml"),
-         "--num_processes", "2", "--mixed_precision", "no", "-m", "train", "--config", str(config),
-         f"output_dir={fsdp_out}", "batch_size=2"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            str(REPO_ROOT / "accelerate_config.yaml"),
+            "--num_processes",
+            "2",
+            "--mixed_precision",
+            "no",
+            "-m",
+            "train",
+            "--config",
+            str(config),
+            f"output_dir={fsdp_out}",
+            "batch_size=2",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     manifest = json.loads((fsdp_out / "manifest.json").read_text())
     assert manifest["world_size"] == 2
@@ -99,8 +125,10 @@ def test_accelerate_launch_of_the_root_config_trains_like_one_process(tmp_path, 
 
     single_out = tmp_path / "single"
     train_adapter(load_config(TrainConfig, config, [f"output_dir={single_out}", "batch_size=4", "num_threads=1"]))
-    sharded, single = load_file(fsdp_out / "adapter_model.safetensors"), load_file(single_out /
-                                                                                  "adapter_model.safetensors")
+    sharded, single = (
+        load_file(fsdp_out / "adapter_model.safetensors"),
+        load_file(single_out / "adapter_model.safetensors"),
+    )
     assert sharded.keys() == single.keys()
     for name in single:  # 2 ranks x 2 pairs = one process x 4 pairs, same order: the same updates
         assert sharded[name].shape == single[name].shape

@@ -21,24 +21,32 @@ def test_trl_prompt_tokens_equal_core_encode_prompt(make_config, tokenizer):
     cfg = make_config("precompute_ref=false")
     pairs = load_pair_set(cfg.data, None, 0.0, 0)
     preference_trainer, _ = make_trainer_classes()
-    trainer = preference_trainer(model=load_model(cfg.model), args=dpo_arguments(cfg, "unused-dpo"),
-                                 train_dataset=to_dataset(preference_rows(pairs.train)), processing_class=tokenizer,
-                                 peft_config=lora_config(cfg))
+    trainer = preference_trainer(
+        model=load_model(cfg.model),
+        args=dpo_arguments(cfg, "unused-dpo"),
+        train_dataset=to_dataset(preference_rows(pairs.train)),
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg),
+    )
     end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
     for record, row in zip(pairs.train, trainer.train_dataset):
         assert row["prompt_ids"] == encode_prompt(tokenizer, build_messages(record["prompt"]))
         for side, key in (("cho", "chosen_ids"), ("rej", "rejected_ids")):
             answer = encode_completion(tokenizer, record[side])
-            assert row[key][:len(answer)] == answer
-            assert end_of_turn in row[key][len(answer):]  # the completion ends the assistant turn
-    sft = SFTTrainer(model=load_model(cfg.model), args=sft_arguments(cfg, "unused-sft"),
-                     train_dataset=to_dataset(completion_rows(pairs.train, "cho")), processing_class=tokenizer,
-                     peft_config=lora_config(cfg))
+            assert row[key][: len(answer)] == answer
+            assert end_of_turn in row[key][len(answer) :]  # the completion ends the assistant turn
+    sft = SFTTrainer(
+        model=load_model(cfg.model),
+        args=sft_arguments(cfg, "unused-sft"),
+        train_dataset=to_dataset(completion_rows(pairs.train, "cho")),
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg),
+    )
     for record, row in zip(pairs.train, sft.train_dataset):
         prompt = encode_prompt(tokenizer, build_messages(record["prompt"]))
-        assert row["input_ids"][:len(prompt)] == prompt
+        assert row["input_ids"][: len(prompt)] == prompt
         labels = row["labels"]  # -100 = no loss: the loss is on the answer only
-        assert set(labels[:len(prompt)]) == {-100} and all(t != -100 for t in labels[len(prompt):])
+        assert set(labels[: len(prompt)]) == {-100} and all(t != -100 for t in labels[len(prompt) :])
 
 
 def test_heldout_split_is_by_prompt_and_seeded(pairs_file):

@@ -51,7 +51,8 @@ RANK_DRIVER = textwrap.dedent("""
 def test_two_process_ddp_shards_data_syncs_adapters_and_writes_once(tmp_path, tiny_dir, pairs_file):
     out = tmp_path / "adapter"
     config = tmp_path / "train.yaml"
-    config.write_text(textwrap.dedent(f"""\
+    config.write_text(
+        textwrap.dedent(f"""\
         data: {pairs_file}
         output_dir: {out}
         model: {{name: {tiny_dir}}}
@@ -61,13 +62,29 @@ def test_two_process_ddp_shards_data_syncs_adapters_and_writes_once(tmp_path, ti
         heldout_fraction: 0.2
         learning_rate: 0.01
         progress: false
-        """))
+        """)
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     driver = tmp_path / "rank_driver.py"
     driver.write_text(RANK_DRIVER)
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                             str(driver), str(config), str(tmp_path)],
-                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(driver),
+            str(config),
+            str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
 

@@ -28,8 +28,13 @@ def base_weights(model) -> dict:
 
 def train_margins(result, records, alpha):
     with scaled_adapter(result.model, alpha):
-        margins = preference_margins(result.model, result.tokenizer, [r["prompt"] for r in records],
-                                     [r["cho"] for r in records], [r["rej"] for r in records])
+        margins = preference_margins(
+            result.model,
+            result.tokenizer,
+            [r["prompt"] for r in records],
+            [r["cho"] for r in records],
+            [r["rej"] for r in records],
+        )
     return sum(margins) / len(margins)
 
 
@@ -52,8 +57,14 @@ def test_dpo_trains_the_adapter_only_and_writes_a_plain_peft_adapter(make_config
         assert torch.allclose(loaded(**batch_inputs).logits, result.model(**batch_inputs).logits, atol=1e-5)
     out = Path(cfg.output_dir)
     files = {p.name for p in out.iterdir()}
-    assert {"adapter_config.json", "adapter_model.safetensors", "steering.json", "metrics.json", "config.yaml",
-            "manifest.json"} <= files
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "steering.json",
+        "metrics.json",
+        "config.yaml",
+        "manifest.json",
+    } <= files
     steering = json.loads((out / "steering.json").read_text())
     assert (steering["pos"], steering["neg"], steering["objective"]) == ("optimistic", "pessimistic", "dpo")
     assert steering["base_hash"] and steering["data_sha256"] and steering["versions"]["trl"]
@@ -80,16 +91,20 @@ def test_dpo_uses_the_adapter_disabled_model_as_reference(make_config, tokenizer
     pairs = load_pair_set(cfg.data, None, 0.0, 0)
     preference_trainer, _ = make_trainer_classes()
     base = load_model(cfg.model)
-    reference = preference_margins(base, tokenizer, [pairs.train[0]["prompt"]], [pairs.train[0]["cho"]],
-                                   [pairs.train[0]["rej"]])
-    trainer = preference_trainer(model=base, args=dpo_arguments(cfg, "unused"),
-                                 train_dataset=to_dataset(preference_rows(pairs.train)), processing_class=tokenizer,
-                                 peft_config=lora_config(cfg))
+    reference = preference_margins(
+        base, tokenizer, [pairs.train[0]["prompt"]], [pairs.train[0]["cho"]], [pairs.train[0]["rej"]]
+    )
+    trainer = preference_trainer(
+        model=base,
+        args=dpo_arguments(cfg, "unused"),
+        train_dataset=to_dataset(preference_rows(pairs.train)),
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg),
+    )
     assert trainer.ref_model is None
     assert sum(p.numel() for p in trainer.model.parameters()) < 1.01 * sum(p.numel() for p in base.parameters())
     row = trainer.train_dataset[0]
-    ref_margin = (row["ref_chosen_logps"] / len(row["chosen_ids"]) - row["ref_rejected_logps"] /
-                  len(row["rejected_ids"]))
+    ref_margin = row["ref_chosen_logps"] / len(row["chosen_ids"]) - row["ref_rejected_logps"] / len(row["rejected_ids"])
     # TRL scores the answer plus the end-of-turn tokens; the core scores the answer text only, so compare loosely
     assert ref_margin == pytest.approx(reference[0], abs=0.5)
     with torch.no_grad(), trainer.model.disable_adapter():
@@ -97,8 +112,14 @@ def test_dpo_uses_the_adapter_disabled_model_as_reference(make_config, tokenizer
 
 
 def test_bidirectional_moves_training_pairs_toward_cho_at_plus_and_rej_at_minus(make_config):
-    cfg = make_config("objective=bidirectional", "learning_rate=1e-2", "epochs=3", "heldout_fraction=0",
-                      "batch_size=5", "micro_batch_size=5")
+    cfg = make_config(
+        "objective=bidirectional",
+        "learning_rate=1e-2",
+        "epochs=3",
+        "heldout_fraction=0",
+        "batch_size=5",
+        "micro_batch_size=5",
+    )
     result = train_adapter(cfg)
     records = [json.loads(line) for line in Path(cfg.data).read_text().splitlines()]
     base, plus, minus = (train_margins(result, records, a) for a in (0.0, 1.0, -1.0))
@@ -112,8 +133,13 @@ def test_mirrored_batch_swaps_sides_and_signs():
     from train.objectives import mirrored_batch
 
     ids = torch.arange(8).view(4, 2)  # rows: cho0, cho1, rej0, rej1
-    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "completion_mask": torch.ones_like(ids),
-              "ref_chosen_logps": torch.tensor([-1.0, -2.0]), "ref_rejected_logps": torch.tensor([-3.0, -4.0])}
+    inputs = {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "completion_mask": torch.ones_like(ids),
+        "ref_chosen_logps": torch.tensor([-1.0, -2.0]),
+        "ref_rejected_logps": torch.tensor([-3.0, -4.0]),
+    }
     mirrored, alphas = mirrored_batch(inputs)
     cho0, cho1, rej0, rej1 = ids
     expected = torch.stack([cho0, cho1, rej0, rej1, rej0, rej1, cho0, cho1])
@@ -163,8 +189,13 @@ def test_contrastive_sft_adapter_is_pos_minus_neg_per_layer(make_config):
 
 @pytest.mark.parametrize("bits", ["4bit", "8bit"])
 def test_qlora_trains(make_config, tiny64_dir, bits):
-    cfg = make_config(f"model.name={tiny64_dir}", f"model.quantization={bits}", "max_steps=3",
-                      "learning_rate=1e-2", "heldout_fraction=0")
+    cfg = make_config(
+        f"model.name={tiny64_dir}",
+        f"model.quantization={bits}",
+        "max_steps=3",
+        "learning_rate=1e-2",
+        "heldout_fraction=0",
+    )
     result = train_adapter(cfg)
     assert getattr(result.model.get_base_model(), f"is_loaded_in_{bits}", False)
     deltas = adapter_deltas(read_adapter(cfg.output_dir))
@@ -183,13 +214,16 @@ def test_trl_loss_variants_pass_through(make_config):
     assert dpo_arguments(make_config("mixed_precision=fp32"), "unused").bf16 is False
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["kl_coef=0.1"], "kl_coef applies to objective 'bidirectional'"),
-    (["objective=bidirectional", "lora.use_dora=true"], "DoRA"),
-    (["objective=bidirectional", "lora.init=pissa"], "PiSSA"),
-    (["lora.layers=5-2"], "FIRST-LAST"),
-    (["batch_size=5", "micro_batch_size=2"], "multiple of micro_batch_size"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["kl_coef=0.1"], "kl_coef applies to objective 'bidirectional'"),
+        (["objective=bidirectional", "lora.use_dora=true"], "DoRA"),
+        (["objective=bidirectional", "lora.init=pissa"], "PiSSA"),
+        (["lora.layers=5-2"], "FIRST-LAST"),
+        (["batch_size=5", "micro_batch_size=2"], "multiple of micro_batch_size"),
+    ],
+)
 def test_invalid_combinations_are_config_errors(make_config, overrides, message):
     from wsteer.errors import ConfigError
 
@@ -219,11 +253,19 @@ def test_missing_tracker_is_a_one_line_error_before_loading(cli, make_config, mo
     import importlib.util
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("tensorboard", "tensorboardX") else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("tensorboard", "tensorboardX") else real_find_spec(name, *a),
+    )
     cfg = make_config()
-    result = cli("train", f"data={cfg.data}", f"model.name={cfg.model.name}", "report_to=[tensorboard]",
-                 f"output_dir={cfg.output_dir}")
+    result = cli(
+        "train",
+        f"data={cfg.data}",
+        f"model.name={cfg.model.name}",
+        "report_to=[tensorboard]",
+        f"output_dir={cfg.output_dir}",
+    )
     assert result.code == 2 and "report_to" in result.err and "pip install tensorboard" in result.err
 
 
@@ -251,14 +293,19 @@ def test_pissa_reference_log_probs_are_the_base_models(make_config, tokenizer):
     for init in ("default", "pissa"):
         cfg = make_config(f"lora.init={init}", "mixed_precision=fp32")  # compare without bf16 rounding
         pairs = load_pair_set(cfg.data, None, 0.0, 0)
-        trainer = preference_trainer(model=load_model(cfg.model), args=dpo_arguments(cfg, f"unused-{init}"),
-                                     train_dataset=to_dataset(preference_rows(pairs.train[:4])),
-                                     processing_class=tokenizer, peft_config=lora_config(cfg),
-                                     reference_is_initial_adapter=cfg.lora.is_pissa)
+        trainer = preference_trainer(
+            model=load_model(cfg.model),
+            args=dpo_arguments(cfg, f"unused-{init}"),
+            train_dataset=to_dataset(preference_rows(pairs.train[:4])),
+            processing_class=tokenizer,
+            peft_config=lora_config(cfg),
+            reference_is_initial_adapter=cfg.lora.is_pissa,
+        )
         references[init] = torch.tensor(trainer.train_dataset["ref_chosen_logps"])
         if init == "pissa":
             with torch.no_grad(), trainer.model.disable_adapter():  # what TRL's own path would have used
-                disabled = trainer.compute_ref_log_probs(trainer.model, trainer.data_collator(
-                    [trainer.train_dataset[i] for i in range(4)]))[0]
+                disabled = trainer.compute_ref_log_probs(
+                    trainer.model, trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+                )[0]
     assert torch.allclose(references["pissa"], references["default"], atol=1e-3)
     assert not torch.allclose(disabled, references["default"], atol=1e-2)

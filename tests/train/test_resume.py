@@ -35,7 +35,8 @@ STALL_DRIVER = textwrap.dedent("""
 
 
 def write_config(path: Path, tiny_dir, pairs_file, out: Path) -> Path:
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         # Launch: wsteer train --config {path}
         data: {pairs_file}
         output_dir: {out}
@@ -47,7 +48,8 @@ def write_config(path: Path, tiny_dir, pairs_file, out: Path) -> Path:
         learning_rate: 0.01
         progress: false
         num_threads: 1
-        """))
+        """)
+    )
     return path
 
 
@@ -60,8 +62,14 @@ def test_kill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, tiny
     config = write_config(tmp_path / "train.yaml", tiny_dir, pairs_file, out)
     marker = tmp_path / "saved"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    process = subprocess.Popen([sys.executable, "-c", STALL_DRIVER, str(config), str(marker)], cwd=REPO_ROOT,
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", STALL_DRIVER, str(config), str(marker)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 300
         while not marker.exists():
@@ -88,8 +96,10 @@ def test_kill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, tiny
 
     reference_out = tmp_path / "straight" / "adapter"
     train_adapter(load_config(TrainConfig, config, [f"output_dir={reference_out}"]))
-    resumed, straight = load_file(out / "adapter_model.safetensors"), load_file(reference_out /
-                                                                               "adapter_model.safetensors")
+    resumed, straight = (
+        load_file(out / "adapter_model.safetensors"),
+        load_file(reference_out / "adapter_model.safetensors"),
+    )
     assert resumed.keys() == straight.keys()
     for name in resumed:
         assert torch.allclose(resumed[name], straight[name], atol=1e-6), name

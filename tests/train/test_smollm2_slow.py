@@ -23,8 +23,11 @@ def test_smollm2_heldout_margin_moves_toward_cho_at_plus_and_rej_at_minus(tmp_pa
     lines = PAIRS.read_text().splitlines()[:32]
     data = tmp_path / "pairs.jsonl"
     data.write_text("\n".join(lines) + "\n")
-    cfg = load_config(TrainConfig, None, [f"data={data}", f"output_dir={tmp_path / 'adapter'}", "epochs=2",
-                                          "heldout_fraction=0.25", "progress=false"])
+    cfg = load_config(
+        TrainConfig,
+        None,
+        [f"data={data}", f"output_dir={tmp_path / 'adapter'}", "epochs=2", "heldout_fraction=0.25", "progress=false"],
+    )
     result = train_adapter(cfg)
     held = result.metrics["heldout"]
     assert held["n"] >= 6

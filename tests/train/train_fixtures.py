@@ -8,20 +8,37 @@ from pathlib import Path
 
 import pytest
 
-PROMPTS = ["How is the weather today?", "What do you think of my plan?", "Tell me about tomorrow.",
-           "How was the game last night?", "Will the project succeed?", "What about the new job?",
-           "How do you feel about Mondays?", "Is the food here good?", "Can I pass the exam?",
-           "What will the market do?"]
+PROMPTS = [
+    "How is the weather today?",
+    "What do you think of my plan?",
+    "Tell me about tomorrow.",
+    "How was the game last night?",
+    "Will the project succeed?",
+    "What about the new job?",
+    "How do you feel about Mondays?",
+    "Is the food here good?",
+    "Can I pass the exam?",
+    "What will the market do?",
+]
 
 
 def write_pairs(path: Path, n: int = len(PROMPTS), pos: str = "optimistic", neg: str = "pessimistic") -> Path:
     """A pairs file whose cho answers are upbeat and rej answers gloomy (no generation needed)."""
     lines = []
     for i, prompt in enumerate(PROMPTS[:n]):
-        lines.append(json.dumps({"id": f"p{i}", "prompt": prompt,
-                                 "cho": f"Great news: it will be bright and wonderful, {i} times over!",
-                                 "rej": f"Sadly it will be grey and awful, {i} times over.",
-                                 "pos": pos, "neg": neg, "template": "Pretend you're an {persona} person."}))
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"p{i}",
+                    "prompt": prompt,
+                    "cho": f"Great news: it will be bright and wonderful, {i} times over!",
+                    "rej": f"Sadly it will be grey and awful, {i} times over.",
+                    "pos": pos,
+                    "neg": neg,
+                    "template": "Pretend you're an {persona} person.",
+                }
+            )
+        )
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -39,8 +56,7 @@ def tiny64_dir(tmp_path_factory):
     """A tiny model with hidden size 64: bitsandbytes' CPU 4-bit kernels need blocks of 64 input features."""
     from wsteer.testing import save_tiny_model
 
-    return save_tiny_model(tmp_path_factory.mktemp("tiny64") / "model", seed=0, hidden_size=64,
-                           intermediate_size=128)
+    return save_tiny_model(tmp_path_factory.mktemp("tiny64") / "model", seed=0, hidden_size=64, intermediate_size=128)
 
 
 @pytest.fixture(scope="session")
@@ -55,9 +71,18 @@ def make_config(tiny_dir, pairs_file, tmp_path):
     from wsteer.config import load_config
 
     def build(*overrides: str):
-        base = [f"data={pairs_file}", f"model.name={tiny_dir}", f"output_dir={tmp_path / 'adapter'}",
-                "epochs=1", "batch_size=4", "progress=false", "eval_batch_size=8", "lora.r=4", "lora.alpha=8",
-                "num_threads=1"]
+        base = [
+            f"data={pairs_file}",
+            f"model.name={tiny_dir}",
+            f"output_dir={tmp_path / 'adapter'}",
+            "epochs=1",
+            "batch_size=4",
+            "progress=false",
+            "eval_batch_size=8",
+            "lora.r=4",
+            "lora.alpha=8",
+            "num_threads=1",
+        ]
         return load_config(TrainConfig, None, base + list(overrides))
 
     return build
