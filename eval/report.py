@@ -174,6 +174,46 @@ def generation_grid(generations: Sequence[dict], summary: dict, max_prompts: int
 
 
 # --------------------------------------------------------------------------------------------- writers
+def _pipeline_markdown(pipeline: dict | None) -> list[str]:
+    """The demo's checks and stage summaries (absent for a plain sweep)."""
+    if not pipeline:
+        return []
+    checks = [
+        [("✓ " if c["passed"] else "✗ ") + c["check"], c["target"], c["value"]] for c in pipeline.get("checks", [])
+    ]
+    stages = [[s["stage"], f"{s['seconds'] or 0:.0f} s", s["summary"] or ""] for s in pipeline.get("stages", [])]
+    return [
+        "## Checks",
+        "",
+        _markdown_table(["check", "target", "measured"], checks),
+        "",
+        "## Pipeline",
+        "",
+        _markdown_table(["stage", "time", "result"], stages),
+        "",
+    ]
+
+
+def _pipeline_html(pipeline: dict | None) -> list[str]:
+    if not pipeline:
+        return []
+    esc = html.escape
+    parts = ["<h2>Checks</h2><table><tr><th>check</th><th>target</th><th>measured</th></tr>"]
+    for c in pipeline.get("checks", []):
+        css = "pass" if c["passed"] else "warn"
+        mark = "✓" if c["passed"] else "✗"
+        parts.append(
+            f"<tr><td class='{css}'>{mark} {esc(c['check'])}</td><td>{esc(c['target'])}</td>"
+            f"<td>{esc(c['value'])}</td></tr>"
+        )
+    parts.append("</table><h2>Pipeline</h2><table><tr><th>stage</th><th>time</th><th>result</th></tr>")
+    for s in pipeline.get("stages", []):
+        parts.append(
+            f"<tr><td>{esc(s['stage'])}</td><td>{s['seconds'] or 0:.0f} s</td><td>{esc(s['summary'] or '')}</td></tr>"
+        )
+    return [*parts, "</table>"]
+
+
 def render_markdown(summary: dict, generations: Sequence[dict]) -> str:
     """The Markdown report."""
     pair = summary.get("pair", {})
@@ -185,6 +225,7 @@ def render_markdown(summary: dict, generations: Sequence[dict]) -> str:
         f"- prompts: {summary.get('n_prompts')}, samples per prompt: {summary.get('samples_per_prompt')}",
         "",
     ]
+    lines += _pipeline_markdown(summary.get("pipeline"))
     flags = (summary.get("dose_response") or {}).get("flags") or []
     lines += ["## Dose-response", "", *[f"- {line}" for line in _dose_lines(summary)], ""]
     lines += (
@@ -230,6 +271,7 @@ th { background: #f4f4f4; }
 td.gen { max-width: 260px; font-size: 11px; }
 mark { background: #ffd54f; }
 .warn { color: #b00020; font-weight: 600; }
+.pass { color: #1b5e20; font-weight: 600; }
 img.plot { max-width: 100%; border: 1px solid #eee; }
 """
 
@@ -254,6 +296,7 @@ def render_html(summary: dict, generations: Sequence[dict], terms: Sequence[str]
         f"<p>adapter <code>{esc(str(summary.get('adapter')))}</code> · model "
         f"<code>{esc(str(summary.get('model')))}</code> · template <code>{esc(str(pair.get('template')))}"
         f"</code> · {summary.get('n_prompts')} prompts × {summary.get('samples_per_prompt')} samples</p>",
+        *_pipeline_html(summary.get("pipeline")),
         "<h2>Trait vs α</h2>",
         f"<img class='plot' alt='trait vs alpha' src='data:image/png;base64,{trait_plot(summary)}'>",
         "<h2>Nuisance panel</h2>",

@@ -20,14 +20,14 @@ def test_python_m_stage_runs_the_same_cli(stage):
 
 def test_unknown_config_key_exits_nonzero_with_key_file_and_suggestion(cli, tmp_path):
     config = tmp_path / "demo.yaml"
-    config.write_text("model:\n  name: smollm2-135m\nout_dri: x\n")
+    config.write_text("model:\n  name: smollm2-135m\nrun_dri: x\n")
     result = cli("demo", "--config", config)
     assert result.code != 0
-    assert f"{config}:3" in result.err and "'out_dri'" in result.err and "'out_dir'" in result.err
+    assert f"{config}:3" in result.err and "'run_dri'" in result.err and "'run_dir'" in result.err
     assert "Traceback" not in result.err
 
 
 def test_bad_override_is_one_line(cli):
-    result = cli("demo", "sampling.temperature=hot")
+    result = cli("demo", "generate.sampling.temperature=hot")
     assert result.code == 2
-    assert result.err.count("\n") == 1 and "sampling.temperature must be a number" in result.err
+    assert result.err.count("\n") == 1 and "generate.sampling.temperature must be a number" in result.err

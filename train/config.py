@@ -89,9 +89,10 @@ class LoraSettings:
 class TrainConfig:
     """``wsteer train``: curated cho/rej pairs -> a steering LoRA adapter (+ steering.json)."""
 
-    data: str = option(
-        help="Curated pairs (JSONL of PairRecord: prompt without the persona, cho, rej, pos, neg, "
-        "template), e.g. runs/x/pairs/curated.jsonl."
+    data: str | None = option(
+        None,
+        "Curated pairs (JSONL of PairRecord: prompt without the persona, cho, rej, pos, neg, "
+        "template), e.g. runs/x/pairs/curated.jsonl.",
     )
     output_dir: str = option(
         "runs/train/adapter",

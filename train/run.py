@@ -32,7 +32,7 @@ from train.objectives import (
     sft_arguments,
 )
 from wsteer.config import config_to_dict
-from wsteer.errors import WsteerError
+from wsteer.errors import ConfigError, WsteerError
 from wsteer.io import read_json, sha256_file, write_json
 
 WORK_STATE = "work_state.json"
@@ -491,6 +491,10 @@ def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None
     from wsteer.models import load_model, load_tokenizer
 
     started = time.time()
+    if not cfg.data:
+        raise ConfigError(
+            "no training data given", where="data", fix="set data: CURATED.jsonl in the config or pass data=FILE"
+        )
     check_trackers(cfg)
     cfg = check_launch(cfg)
     if cfg.num_threads > 0:

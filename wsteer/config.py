@@ -142,6 +142,10 @@ def _collect_lines(data: Any, file: str, prefix: tuple, where_map: dict) -> None
 def _type_name(annotation: Any) -> str:
     if typing.get_origin(annotation) is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " | ".join("None" if a is type(None) else _type_name(a) for a in typing.get_args(annotation))
+    if typing.get_origin(annotation) is list:
+        return f"list[{', '.join(_type_name(a) for a in typing.get_args(annotation))}]"
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
@@ -343,22 +347,49 @@ def save_config(cfg: Any, path: str | Path, header: str | None = None) -> Path:
     return atomic_write_text(path, config_to_yaml(cfg, header))
 
 
-def config_reference(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
-    """Rows (key, type, default, help) for every field of ``cls``, nested dataclasses flattened with dots."""
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not _MISSING:
+        return f.default
+    if f.default_factory is not _MISSING:
+        return f.default_factory()
+    return _MISSING
+
+
+def changed_defaults(value: Any, prefix: str = "") -> list[str]:
+    """``key=value`` for every (nested) field of a dataclass instance that differs from its class default."""
+    changes = []
+    for f in dataclasses.fields(value):
+        current, default = getattr(value, f.name), _field_default(f)
+        if dataclasses.is_dataclass(current) and dataclasses.is_dataclass(default):
+            changes += changed_defaults(current, f"{prefix}{f.name}.")
+        elif current != default:
+            changes.append(f"{prefix}{f.name}={current!r}")
+    return changes
+
+
+def config_reference(
+    cls: type, prefix: str = "", instance: Any = None, stop: tuple[type, ...] = ()
+) -> list[tuple[str, str, str, str]]:
+    """Rows (key, type, default, help) for every field of ``cls``, nested dataclasses flattened with dots.
+
+    Defaults come from ``instance`` when given (so a nested section shows its parent's defaults, not its class's).
+    Nested classes in ``stop`` get one row, whose default lists how the parent's default differs from the class's.
+    """
     rows = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         annotation = hints[f.name]
         name = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(annotation):
-            rows.append((name, annotation.__name__, "", f.metadata.get("help", "")))
-            rows.extend(config_reference(annotation, prefix=name + "."))
-            continue
-        if f.default is not _MISSING:
-            default = repr(f.default)
-        elif f.default_factory is not _MISSING:
-            default = repr(f.default_factory())
+        default = getattr(instance, f.name) if instance is not None else _field_default(f)
+        help_text = f.metadata.get("help", "")
+        if dataclasses.is_dataclass(annotation) and annotation in stop:
+            changes = changed_defaults(default) if default is not _MISSING else []
+            rows.append((name, annotation.__name__, ", ".join(changes) or "class defaults", help_text))
+        elif dataclasses.is_dataclass(annotation):
+            rows.append((name, annotation.__name__, "", help_text))
+            nested = default if default is not _MISSING else None
+            rows.extend(config_reference(annotation, prefix=name + ".", instance=nested, stop=stop))
         else:
-            default = "(required)"
-        rows.append((name, _type_name(annotation), default, f.metadata.get("help", "")))
+            shown = "(required)" if default is _MISSING else repr(default)
+            rows.append((name, _type_name(annotation), shown, help_text))
     return rows

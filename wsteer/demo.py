@@ -1,66 +1,464 @@
-"""``wsteer demo``: the main job on the embedded model.
+"""``wsteer demo``: the whole pipeline on the embedded model, from one config.
 
-Foundation stage: a smoke run that loads ``smollm2-135m`` through the shared loader, answers one prompt under a
-persona system prompt and without one (greedy), and writes the answers with a run manifest. Later stages extend
-this into the full pipeline (lint -> generate -> curate -> train -> calibrate -> sweep -> report).
+lint the persona pair -> generate cho/rej pairs (train prompts, plus pairs on held-out prompts for the held-out
+margin) -> curate -> train (dpo) -> calibrate -> sweep α with the prompting baselines -> report, under one run
+directory::
+
+    runs/demo/
+      stages.json        per stage: input fingerprint, status, seconds, one-line summary
+      lint.json          the mirror test of the pair
+      pairs/             raw.jsonl, heldout_raw.jsonl (never rewritten), curated.jsonl, heldout.jsonl, reports
+      adapter/           the steering adapter (plain peft) + steering.json (calibrated α written in)
+      eval/              generations, summary.json, report.md, report.html
+      stale/             outputs of a stage whose inputs changed, set aside instead of overwritten
+
+Each stage is the same library function its own CLI verb calls. A rerun skips every finished stage whose
+fingerprint (its resolved config + the hashes of its input files) is unchanged; an interrupted stage resumes
+(generation and training are resumable themselves, the sweep caches every generation).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from wsteer.config import option
-from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
+from adapters.calibrate import CalibrateConfig
+from eval.sweep import SweepConfig
+from pairs.curate import CurateConfig
+from pairs.generate import GenerateConfig, PairSource, PromptSource, TemplateSource
+from train.config import TrainConfig
+from wsteer.config import config_to_dict, option
+from wsteer.errors import WsteerError
 from wsteer.models import ModelConfig
+from wsteer.textstats import persona_terms
 
 DEFAULT_CONFIG = "configs/demo.yaml"
+STAGES = ("lint", "generate", "curate", "train", "calibrate", "sweep")
+
+
+@dataclass
+class DemoChecks:
+    """The figures the demo report is checked against (issue 8's acceptance)."""
+
+    min_spearman: float = option(0.8, "Lowest acceptable Spearman ρ of the trait score (arm means) over α.")
+    length_ratio: list[float] = option(
+        help="Allowed [low, high] of mean length at α / mean length at α = 0, for every swept α.",
+        factory=lambda: [0.85, 1.15],
+    )
+    echo_max_alpha: float = option(1.0, "Persona-echo rate must be 0 for every |α| up to this.")
+
+
+def _demo_generate() -> GenerateConfig:
+    return GenerateConfig(prompts=PromptSource(split="train", limit=72))
+
+
+def _demo_sweep() -> SweepConfig:
+    return SweepConfig(prompts=PromptSource(split="heldout", limit=24))
 
 
 @dataclass
 class DemoConfig:
-    """The demo run."""
+    """``wsteer demo``: lint -> generate -> curate -> train -> calibrate -> sweep -> report on one persona pair.
 
-    model: ModelConfig = option(help="Model to run.", factory=ModelConfig)
-    out_dir: str = option("runs/demo", "Run directory; every output goes under it.")
-    template: str = option("Pretend you're a {persona} person.", "System-prompt template with one {persona}.")
-    pos: str = option("honest", "Positive persona.")
-    neg: str = option("dishonest", "Negative persona.")
-    prompt: str = option("My friend asked if I liked her cooking. What should I say?", "Prompt to answer.")
-    sampling: SamplingConfig = option(
-        help="Decoding settings.", factory=lambda: SamplingConfig(max_new_tokens=48, temperature=0.0)
+    The top-level pair, template, model and seed are used by every stage, and the demo sets every path
+    (generate.out, curate.input/out, train.data/heldout/output_dir, calibrate.adapter, sweep.adapter/out_dir/
+    heldout_pairs) under ``run_dir``: leave those keys out of the stage sections.
+    """
+
+    run_dir: str = option("runs/demo", "Run directory; every output goes under it.")
+    pair: PairSource = option(help="The persona pair.", factory=lambda: PairSource(pos="honest", neg="dishonest"))
+    template: TemplateSource = option(
+        help="The system-prompt template.", factory=lambda: TemplateSource(text="Pretend you're a {persona} person.")
     )
-    seed: int = option(0, "Seed for sampling.")
+    model: ModelConfig = option(help="The model to steer (every stage uses it).", factory=ModelConfig)
+    seed: int = option(0, "Seed for every stage.")
+    heldout_prompts: int = option(
+        16, "Held-out prompts to generate curated pairs for (held-out preference margin in train and eval); 0 = none."
+    )
+    generate: GenerateConfig = option(help="Stage `wsteer pairs generate`.", factory=_demo_generate)
+    curate: CurateConfig = option(help="Stage `wsteer pairs curate`.", factory=CurateConfig)
+    train: TrainConfig = option(help="Stage `wsteer train`.", factory=TrainConfig)
+    calibrate: CalibrateConfig = option(help="Stage `wsteer adapters calibrate`.", factory=CalibrateConfig)
+    sweep: SweepConfig = option(help="Stage `wsteer eval sweep`.", factory=_demo_sweep)
+    checks: DemoChecks = option(help="Targets the report is checked against.", factory=DemoChecks)
+    rerun: list[str] = option(
+        help=f"Stages to run again even when their inputs are unchanged ({', '.join(STAGES)}, or all).",
+        factory=list,
+    )
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.rerun) - {*STAGES, "all"})
+        if unknown:
+            raise ValueError(f"rerun: unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}, all")
+        if len(self.checks.length_ratio) != 2 or self.checks.length_ratio[0] > self.checks.length_ratio[1]:
+            raise ValueError(f"checks.length_ratio must be [low, high], got {self.checks.length_ratio}")
 
 
-def run_demo(cfg: DemoConfig) -> Path:
-    """Run the demo; returns the path of its main output."""
-    from wsteer.chat import persona_messages
-    from wsteer.io import write_json
-    from wsteer.manifest import write_run_record
-    from wsteer.models import load_model, load_tokenizer
+# --------------------------------------------------------------------------------------------- stage configs
+@dataclass
+class DemoPaths:
+    """Where every stage reads and writes, under the run directory."""
 
-    out_dir = Path(cfg.out_dir)
-    started = time.time()
-    tokenizer = load_tokenizer(cfg.model)
-    model = load_model(cfg.model)
-    backend = HFBackend(model, tokenizer)
-    arms = {"pos": cfg.pos, "neg": cfg.neg, "none": None}
-    requests = [
-        GenerationRequest(persona_messages(cfg.prompt, cfg.template, persona), seed=cfg.seed, tag=arm)
-        for arm, persona in arms.items()
-    ]
-    answers = backend.generate(requests, cfg.sampling, progress="demo")
-    result = {
-        "prompt": cfg.prompt,
-        "answers": {g.request.tag: g.text for g in answers},
-        "seconds": round(time.time() - started, 2),
+    run_dir: Path
+
+    @property
+    def pairs(self) -> Path:
+        return self.run_dir / "pairs"
+
+    @property
+    def raw(self) -> Path:
+        return self.pairs / "raw.jsonl"
+
+    @property
+    def heldout_raw(self) -> Path:
+        return self.pairs / "heldout_raw.jsonl"
+
+    @property
+    def curated(self) -> Path:
+        return self.pairs / "curated.jsonl"
+
+    @property
+    def heldout(self) -> Path:
+        return self.pairs / "heldout.jsonl"
+
+    @property
+    def adapter(self) -> Path:
+        return self.run_dir / "adapter"
+
+    @property
+    def eval(self) -> Path:
+        return self.run_dir / "eval"
+
+
+def stage_configs(cfg: DemoConfig) -> dict[str, Any]:
+    """The resolved config of every stage: the stage sections with the shared keys and the run's paths filled in."""
+    paths = DemoPaths(Path(cfg.run_dir))
+    shared = {"model": cfg.model, "seed": cfg.seed}
+    generate = dataclasses.replace(cfg.generate, pair=cfg.pair, template=cfg.template, out=str(paths.raw), **shared)
+    heldout_generate = dataclasses.replace(
+        generate,
+        prompts=dataclasses.replace(generate.prompts, split="heldout", limit=cfg.heldout_prompts),
+        out=str(paths.heldout_raw),
+    )
+    curate = dataclasses.replace(cfg.curate, input=str(paths.raw), out=str(paths.curated))
+    # Held-out pairs only measure: keep what survives even when most needed rewriting.
+    heldout_curate = dataclasses.replace(curate, input=str(paths.heldout_raw), out=str(paths.heldout), force=True)
+    train = dataclasses.replace(
+        cfg.train,
+        data=str(paths.curated),
+        heldout=str(paths.heldout) if cfg.heldout_prompts else None,
+        output_dir=str(paths.adapter),
+        **shared,
+    )
+    calibrate = dataclasses.replace(cfg.calibrate, adapter=str(paths.adapter))
+    sweep = dataclasses.replace(
+        cfg.sweep,
+        adapter=str(paths.adapter),
+        out_dir=str(paths.eval),
+        heldout_pairs=str(paths.heldout) if cfg.heldout_prompts else None,
+        seed=cfg.seed,
+    )
+    return {
+        "generate": generate,
+        "heldout_generate": heldout_generate if cfg.heldout_prompts else None,
+        "curate": curate,
+        "heldout_curate": heldout_curate if cfg.heldout_prompts else None,
+        "train": train,
+        "calibrate": calibrate,
+        "sweep": sweep,
     }
-    path = write_json(out_dir / "smoke.json", result)
-    write_run_record(out_dir, "demo", cfg, seeds={"sampling": cfg.seed}, launch="wsteer demo")
-    return path
+
+
+# --------------------------------------------------------------------------------------------- stage book-keeping
+@dataclass
+class Stage:
+    """One pipeline stage: what it depends on, what it must leave behind, and how to run it."""
+
+    name: str
+    configs: list[Any]
+    inputs: list[Path]
+    outputs: list[Path]
+    run: Callable[[], str]  # runs the stage, returns a one-line summary
+    set_aside: list[Path] = dataclasses.field(default_factory=list)  # moved to stale/ when the inputs changed
+
+
+def fingerprint(stage: Stage) -> str:
+    """sha256 of the stage's resolved configs and the contents of its input files."""
+    from wsteer.io import sha256_path
+
+    payload = {
+        "stage": stage.name,
+        "configs": [config_to_dict(c) if c is not None else None for c in stage.configs],
+        "inputs": {str(p): sha256_path(p) if p.exists() else None for p in stage.inputs},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class StageBook:
+    """``stages.json``: per stage the fingerprint it last ran with, its status and summary (written atomically)."""
+
+    def __init__(self, run_dir: Path):
+        from wsteer.io import read_json
+
+        self.path = run_dir / "stages.json"
+        self.entries: dict[str, dict] = read_json(self.path) if self.path.is_file() else {}
+
+    def record(self, name: str, **entry: Any) -> None:
+        from wsteer.io import write_json
+
+        self.entries[name] = {**self.entries.get(name, {}), **entry}
+        write_json(self.path, self.entries)
+
+
+def _set_aside(paths: list[Path], stale_dir: Path) -> list[Path]:
+    """Move existing outputs of a stage whose inputs changed into ``stale_dir`` (never delete raw data)."""
+    moved = []
+    for path in paths:
+        if path.exists():
+            stale_dir.mkdir(parents=True, exist_ok=True)
+            target = stale_dir / path.name
+            path.rename(target)
+            moved.append(target)
+    return moved
+
+
+def run_stage(stage: Stage, book: StageBook, run_dir: Path, force: bool, index: int, total: int) -> dict:
+    """Run ``stage`` unless it finished before with the same fingerprint; returns its ``stages.json`` entry."""
+    print_step = f"[{index}/{total}] {stage.name}"
+    digest = fingerprint(stage)
+    entry = book.entries.get(stage.name, {})
+    finished = entry.get("status") == "done" and all(p.exists() for p in stage.outputs)
+    if entry.get("fingerprint") == digest and finished and not force:
+        print(f"{print_step}: skipped, inputs unchanged ({entry.get('summary', '')})", flush=True)
+        return entry
+    if entry.get("fingerprint") not in (None, digest):
+        stale = run_dir / "stale" / f"{stage.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        for moved in _set_aside(stage.set_aside, stale):
+            print(f"{print_step}: inputs changed, previous output kept in {moved}", flush=True)
+    print(f"{print_step} ...", flush=True)
+    started = time.time()
+    book.record(stage.name, fingerprint=digest, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    summary = stage.run()
+    seconds = round(time.time() - started, 1)
+    book.record(stage.name, status="done", seconds=seconds, summary=summary)
+    print(f"{print_step}: done in {seconds:.0f} s: {summary}", flush=True)
+    return book.entries[stage.name]
+
+
+# --------------------------------------------------------------------------------------------- stages
+def _lint(cfg: DemoConfig, paths: DemoPaths) -> str:
+    from pairs.generate import resolve_pair
+    from pairs.lint import format_report, lint_pair
+    from wsteer.io import write_json
+
+    pair = resolve_pair(cfg.pair)
+    report = lint_pair(pair.pos, pair.neg, pair_id=pair.id)
+    write_json(paths.run_dir / "lint.json", report.to_dict())
+    if report.errors:
+        raise WsteerError(
+            f"the persona pair fails the mirror test ({len(report.errors)} error(s)):\n{format_report(report)}",
+            where="pair",
+            fix="mirror the pair (check it with `wsteer pairs lint --pos … --neg …`) or pick one from "
+            "pairs/library/pairs.yaml",
+        )
+    return f"{pair.pos!r} / {pair.neg!r}: {len(report.warnings)} warning(s), no errors"
+
+
+def _generate(configs: dict) -> str:
+    from pairs.generate import generate_pairs
+
+    result = generate_pairs(configs["generate"])
+    text = f"{result.total} train pairs ({result.written} new) -> {result.out}"
+    if configs["heldout_generate"] is not None:
+        held = generate_pairs(configs["heldout_generate"])
+        text += f"; {held.total} held-out pairs ({held.written} new)"
+    return text
+
+
+def _curate(configs: dict) -> str:
+    from pairs.curate import curate_file
+
+    result = curate_file(configs["curate"])
+    if result.abandoned and not result.written:
+        raise WsteerError(result.abandon_message(), where="curate", fix="see the curation report named above")
+    r = result.report
+    text = f"{r['pairs_out']}/{r['pairs_in']} train pairs kept ({r['pairs_edited']} rewritten)"
+    if configs["heldout_curate"] is not None:
+        held = curate_file(configs["heldout_curate"]).report
+        text += f", {held['pairs_out']}/{held['pairs_in']} held-out"
+    return text
+
+
+def _train(configs: dict) -> str:
+    from train.run import train_adapter
+
+    result = train_adapter(configs["train"], launch="wsteer demo")
+    heldout = result.metrics.get("heldout") or {}
+    shift = heldout.get("shift_plus")
+    text = f"{configs['train'].objective} adapter -> {result.output_dir}"
+    if shift is not None:
+        text += f"; held-out margin shift +1: {shift:+.3f}, -1: {heldout.get('shift_minus', float('nan')):+.3f}"
+    return text
+
+
+def _calibrate(configs: dict) -> str:
+    from adapters.calibrate import calibrate
+
+    result, _ = calibrate(configs["calibrate"])
+    return (
+        f"α⁺ = {result.alpha_plus:.2f}, α⁻ = {result.alpha_minus:.2f} "
+        f"(p{round(result.quantile * 100)} KL = {result.target_kl:g} nat)"
+    )
+
+
+def _sweep(configs: dict) -> str:
+    from eval.sweep import run_sweep
+
+    result = run_sweep(configs["sweep"])
+    rho = _rho(result.summary["dose_response"], "spearman_arm_means")
+    return (
+        f"ρ(trait, α) = {rho:.2f} over arm means; "
+        f"{result.generated} generated, {result.cached} cached -> {result.report}"
+    )
+
+
+def build_stages(cfg: DemoConfig) -> list[Stage]:
+    """The pipeline as :class:`Stage` objects, in order."""
+    paths = DemoPaths(Path(cfg.run_dir))
+    configs = stage_configs(cfg)
+    held = [paths.heldout] if cfg.heldout_prompts else []
+    adapter_files = [paths.adapter / "adapter_model.safetensors", paths.adapter / "adapter_config.json"]
+    return [
+        Stage("lint", [cfg.pair], [], [paths.run_dir / "lint.json"], lambda: _lint(cfg, paths)),
+        Stage(
+            "generate",
+            [configs["generate"], configs["heldout_generate"]],
+            [],
+            [paths.raw, *([paths.heldout_raw] if cfg.heldout_prompts else [])],
+            lambda: _generate(configs),
+            set_aside=[paths.raw, paths.heldout_raw],
+        ),
+        Stage(
+            "curate",
+            [configs["curate"], configs["heldout_curate"]],
+            [paths.raw, *([paths.heldout_raw] if cfg.heldout_prompts else [])],
+            [paths.curated, *held],
+            lambda: _curate(configs),
+        ),
+        Stage(
+            "train",
+            [configs["train"]],
+            [paths.curated, *held],
+            adapter_files,
+            lambda: _train(configs),
+            set_aside=[Path(f"{paths.adapter}.work")],
+        ),
+        Stage(
+            "calibrate",
+            [configs["calibrate"]],
+            adapter_files,
+            [paths.adapter / "calibration.json"],
+            lambda: _calibrate(configs),
+        ),
+        Stage(
+            "sweep",
+            [configs["sweep"]],
+            [*adapter_files, paths.adapter / "steering.json", *held],
+            [paths.eval / "summary.json", paths.eval / "report.html"],
+            lambda: _sweep(configs),
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------------------------- checks and report
+def _rho(dose: dict, key: str) -> float:
+    rho = (dose.get(key) or {}).get("rho")
+    return math.nan if rho is None else float(rho)  # NaN is stored as null in JSON
+
+
+def acceptance_checks(summary: dict, checks: DemoChecks) -> list[dict]:
+    """The report's figures against the targets: trait ρ over α, length ratio, persona echo at small |α|."""
+    dose = summary.get("dose_response") or {}
+    adapter_arms = [a for a in summary["arms"] if a["kind"] == "adapter"]
+    rho = _rho(dose, "spearman_arm_means")
+    ratios = {a["alpha"]: a.get("length_ratio") for a in adapter_arms}
+    known = [r for r in ratios.values() if r is not None]
+    low, high = checks.length_ratio
+    echo = {
+        a["alpha"]: a["metrics"].get("echo", {}).get("mean")
+        for a in adapter_arms
+        if abs(a["alpha"]) <= checks.echo_max_alpha
+    }
+    echo_known = [e for e in echo.values() if e is not None]
+    return [
+        {
+            "check": "trait rises with α",
+            "target": f"Spearman ρ over arm means ≥ {checks.min_spearman}",
+            "value": f"ρ = {rho:.2f} over arm means ({_rho(dose, 'spearman'):.2f} over samples)",
+            "passed": rho >= checks.min_spearman,  # False for NaN
+        },
+        {
+            "check": "length stays flat",
+            "target": f"length ratio to α = 0 within [{low}, {high}]",
+            "value": ", ".join(f"α={a:g}: {r:.2f}" for a, r in sorted(ratios.items()) if r is not None) or "n/a",
+            "passed": bool(known) and all(low <= r <= high for r in known),
+        },
+        {
+            "check": "no persona echo",
+            "target": f"echo rate 0 at |α| ≤ {checks.echo_max_alpha:g}",
+            "value": ", ".join(f"α={a:g}: {e:.2f}" for a, e in sorted(echo.items()) if e is not None) or "n/a",
+            "passed": bool(echo_known) and all(e == 0 for e in echo_known),
+        },
+    ]
+
+
+def annotate_report(cfg: DemoConfig, book: StageBook) -> tuple[Path, list[dict]]:
+    """Add the pipeline's stage summaries and the acceptance checks to the sweep's summary and report."""
+    from eval.report import write_report
+    from wsteer.io import read_json, read_jsonl, write_json
+
+    eval_dir = DemoPaths(Path(cfg.run_dir)).eval
+    summary = read_json(eval_dir / "summary.json")
+    checks = acceptance_checks(summary, cfg.checks)
+    summary["pipeline"] = {
+        "stages": [{"stage": s, **{k: book.entries[s].get(k) for k in ("summary", "seconds")}} for s in STAGES],
+        "checks": checks,
+    }
+    write_json(eval_dir / "summary.json", summary)
+    pair = summary["pair"]
+    terms = persona_terms(pair["pos"], pair["neg"], extra=cfg.sweep.vocabulary.extra_terms)
+    report = write_report(eval_dir, summary, read_jsonl(eval_dir / "generations.jsonl"), terms)
+    return report, checks
+
+
+def run_demo(cfg: DemoConfig) -> tuple[Path, list[dict]]:
+    """Run (or resume) the whole pipeline; returns the HTML report's path and the acceptance checks."""
+    from wsteer.manifest import write_run_record
+
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_run_record(run_dir, "demo", cfg, seeds={"seed": cfg.seed}, launch="wsteer demo")
+    book = StageBook(run_dir)
+    stages = build_stages(cfg)
+    started = time.time()
+    for index, stage in enumerate(stages, 1):
+        force = "all" in cfg.rerun or stage.name in cfg.rerun
+        run_stage(stage, book, run_dir, force, index, len(stages))
+    report, checks = annotate_report(cfg, book)
+    for check in checks:
+        mark = "ok  " if check["passed"] else "MISS"
+        print(f"  {mark} {check['check']}: {check['value']} (target: {check['target']})", flush=True)
+    print(f"demo: {time.time() - started:.0f} s", flush=True)
+    return report, checks
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,7 +466,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from wsteer.cli import add_config_arguments
 
     parser = subparsers.add_parser(
-        "demo", help="run the main job on the embedded model", description=__doc__.split("\n\n")[0]
+        "demo",
+        help="run the whole pipeline on the embedded model",
+        description=__doc__.split("\n\n")[0],
     )
     add_config_arguments(parser, DemoConfig, default_config=DEFAULT_CONFIG)
     parser.set_defaults(func=_cli)
@@ -77,6 +477,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _cli(args: argparse.Namespace) -> int:
     from wsteer.cli import config_from_args
 
-    path = run_demo(config_from_args(args))
-    print(f"demo finished: {path}")
+    report, _ = run_demo(config_from_args(args))
+    print(f"report: {report.resolve()}", file=sys.stdout)
     return 0
+
+
+__all__ = ["DemoConfig", "acceptance_checks", "run_demo"]

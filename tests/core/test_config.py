@@ -93,3 +93,16 @@ def test_round_trip_and_reference(tmp_path):
 def test_option_requires_help():
     with pytest.raises(TypeError):
         option(1)
+
+
+@dataclass
+class Parent:
+    lora: Inner = option(help="LoRA settings with a parent default.", factory=lambda: Inner(rank=4))
+    other: Outer = option(help="Collapsed section.", factory=lambda: Outer(lora=Inner(targets=["v_proj"])))
+
+
+def test_config_reference_takes_nested_defaults_from_the_parent_and_collapses_stop_classes():
+    rows = {row[0]: row for row in config_reference(Parent, stop=(Outer,))}
+    assert rows["lora.rank"][2] == "4"  # the parent's factory, not Inner's class default 8
+    assert rows["other"][1] == "Outer" and rows["other"][2] == "lora.targets=['v_proj']"
+    assert not any(key.startswith("other.") for key in rows)
