@@ -32,7 +32,7 @@ from train.objectives import (
     sft_arguments,
 )
 from wsteer.config import config_to_dict
-from wsteer.errors import ConfigError, WsteerError
+from wsteer.errors import ConfigError, DataError, WsteerError
 from wsteer.io import read_json, sha256_file, write_json
 
 WORK_STATE = "work_state.json"
@@ -479,6 +479,22 @@ def check_launch(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
+def check_prompt_lengths(records: list[dict], tokenizer, max_length: int | None) -> None:
+    """Refuse a pair whose prompt alone fills ``max_length`` tokens: TRL would truncate its answers away."""
+    from wsteer.chat import build_messages, encode_prompt
+
+    if max_length is None:
+        return
+    for record in records:
+        n_tokens = len(encode_prompt(tokenizer, build_messages(record["prompt"])))
+        if n_tokens >= max_length:
+            raise DataError(
+                f"the prompt is {n_tokens} tokens, which leaves no room for an answer within max_length={max_length}",
+                where=record["_where"],
+                fix="shorten or drop that prompt, or raise max_length",
+            )
+
+
 def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None = None) -> TrainResult:
     """Train the steering adapter described by ``cfg``; returns where it went and its metrics.
 
@@ -504,11 +520,13 @@ def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None
     state = PartialState(cpu=cpu_only())  # the same process group settings the trainer will use
     pairs = load_pair_set(cfg.data, cfg.heldout, cfg.heldout_fraction, cfg.seed)
     identity = training_identity(cfg, sha256_file(cfg.data), sha256_file(cfg.heldout) if cfg.heldout else None)
-    with state.main_process_first():
-        work = prepare_work_dir(cfg, identity) if state.is_main_process else work_dir(cfg)
+    # Everything that can refuse the run (model, tokenizer, prompt lengths) comes before the work dir is created.
     tokenizer = load_tokenizer(cfg.model)
     require_chat_template(tokenizer)
+    check_prompt_lengths(pairs.train + pairs.heldout, tokenizer, cfg.max_length)
     model = load_model(cfg.model)
+    with state.main_process_first():
+        work = prepare_work_dir(cfg, identity) if state.is_main_process else work_dir(cfg)
 
     if cfg.objective == "contrastive_sft":
         peft_model, adapter_state, logs = _train_contrastive(cfg, model, tokenizer, pairs, work, state, callbacks)
