@@ -57,6 +57,16 @@ class DemoChecks:
     echo_max_alpha: float = option(1.0, "Persona-echo rate must be 0 for every |α| up to this.")
 
 
+# Stage keys the demo sets itself (all under run_dir); a demo config must leave them at their defaults.
+DEMO_PATH_KEYS = {
+    "generate": ("out",),
+    "curate": ("input", "out"),
+    "train": ("data", "heldout", "output_dir"),
+    "calibrate": ("adapter", "report"),
+    "sweep": ("adapter", "out_dir", "heldout_pairs"),
+}
+
+
 def _demo_generate() -> GenerateConfig:
     return GenerateConfig(prompts=PromptSource(split="train", limit=72))
 
@@ -70,8 +80,8 @@ class DemoConfig:
     """``wsteer demo``: lint -> generate -> curate -> train -> calibrate -> sweep -> report on one persona pair.
 
     The top-level pair, template, model and seed are used by every stage, and the demo sets every path
-    (generate.out, curate.input/out, train.data/heldout/output_dir, calibrate.adapter, sweep.adapter/out_dir/
-    heldout_pairs) under ``run_dir``: leave those keys out of the stage sections.
+    (generate.out, curate.input/out, train.data/heldout/output_dir, calibrate.adapter/report, sweep.adapter/
+    out_dir/heldout_pairs) under ``run_dir``: those keys in the stage sections are refused.
     """
 
     run_dir: str = option("runs/demo", "Run directory; every output goes under it.")
@@ -96,6 +106,16 @@ class DemoConfig:
     )
 
     def __post_init__(self) -> None:
+        for section, keys in DEMO_PATH_KEYS.items():
+            stage_config = getattr(self, section)
+            defaults = {f.name: f.default for f in dataclasses.fields(stage_config)}
+            for key in keys:
+                if getattr(stage_config, key) != defaults[key]:
+                    # Every output goes under run_dir: a stage path set here would be ignored or, for
+                    # calibrate.report, written outside the run directory.
+                    raise ValueError(
+                        f"{section}.{key} is set by the demo under run_dir; remove it from the {section} section"
+                    )
         unknown = sorted(set(self.rerun) - {*STAGES, "all"})
         if unknown:
             raise ValueError(f"rerun: unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}, all")
