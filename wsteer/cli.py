@@ -73,7 +73,7 @@ class _Parser(argparse.ArgumentParser):
     Subparsers inherit the class, so every verb reports errors this way; ``--help`` still prints and exits 0.
     """
 
-    def error(self, message: str):  # noqa: D102 - argparse's hook
+    def error(self, message: str):  # argparse calls this on a bad command line
         raise UsageError(message, where=self.prog, fix=f"see `{self.prog} --help`")
 
 
