@@ -460,10 +460,22 @@ def annotate_report(cfg: DemoConfig, book: StageBook) -> tuple[Path, list[dict]]
     return report, checks
 
 
+def check_inputs(cfg: DemoConfig) -> None:
+    """Refuse a bad pair, template or model path before anything is written (a later stage would find it only
+    after the earlier ones ran)."""
+    from pairs.generate import resolve_pair, resolve_template
+    from pairs.personas import check_form
+    from wsteer.models import resolve_model_path
+
+    check_form(resolve_template(cfg.template), resolve_pair(cfg.pair))
+    resolve_model_path(cfg.model.name, cfg.model.revision, cfg.model.allow_pickle)
+
+
 def run_demo(cfg: DemoConfig) -> tuple[Path, list[dict]]:
     """Run (or resume) the whole pipeline; returns the HTML report's path and the acceptance checks."""
     from wsteer.manifest import write_run_record
 
+    check_inputs(cfg)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_record(run_dir, "demo", cfg, seeds={"seed": cfg.seed}, launch="wsteer demo")
