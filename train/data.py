@@ -42,12 +42,6 @@ def read_pairs(path: str | Path) -> list[dict]:
                     where=f"{path}:{number}",
                     fix="drop the pair or regenerate it (wsteer pairs curate drops empty answers)",
                 )
-        if record["cho"].strip() == record["rej"].strip():
-            raise DataError(
-                "cho and rej are identical, so the pair teaches nothing",
-                where=f"{path}:{number}",
-                fix="drop the pair (wsteer pairs curate drops near-identical pairs)",
-            )
         records.append({**record, "_where": f"{path}:{number}"})
     if not records:
         raise DataError(

@@ -84,9 +84,7 @@ def _to_pickle(directory: Path, safetensors_name: str, pickle_name: str) -> None
 
 def snapshot(root: Path) -> dict[str, int]:
     """Every file and directory under ``root`` (relative path -> size, -1 for directories)."""
-    return {
-        str(p.relative_to(root)): (-1 if p.is_dir() else p.stat().st_size) for p in sorted(Path(root).rglob("*"))
-    }
+    return {str(p.relative_to(root)): (-1 if p.is_dir() else p.stat().st_size) for p in sorted(Path(root).rglob("*"))}
 
 
 # --------------------------------------------------------------------------------------------- simulated failures

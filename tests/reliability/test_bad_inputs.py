@@ -9,6 +9,7 @@ Run: ``python -m pytest tests/reliability/test_bad_inputs.py -q`` (the count of 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -229,12 +230,6 @@ def _train(ws, w, data, *overrides):
     ]
 
 
-@case("train", "cho identical to rej")
-def _(ws, w, mp):
-    f = write(w / "pairs.jsonl", jsonl(good_pair(0), good_pair(1, rej=good_pair(1)["cho"])))
-    return _train(ws, w, f), [f"{f}:2", "identical"]
-
-
 @case("train", "empty answer")
 def _(ws, w, mp):
     f = write(w / "pairs.jsonl", jsonl(good_pair(0, cho=""), good_pair(1)))
@@ -445,6 +440,16 @@ def test_bad_input_gets_one_clear_error_and_leaves_nothing_behind(name, ws, tmp_
         assert str(fragment) in line, (fragment, line)
     assert snapshot(work) == before, "a failed run left files behind"
     assert snapshot(ws["tiny"].parent) == workspace_before, "a failed run changed its inputs"
+
+
+def test_cho_identical_to_rej_is_dropped_by_curate_and_named_in_the_dropped_file(tmp_path, cli):
+    """Not an error: curation is where identical pairs go (the tiny demo trains on such pairs on purpose)."""
+    raw = write(tmp_path / "raw.jsonl", jsonl(*(good_pair(i) for i in range(4)), good_pair(9, rej=good_pair(9)["cho"])))
+    result = cli("pairs", "curate", raw, "--out", tmp_path / "curated.jsonl", "length.enabled=false")
+    assert result.code == 0, result
+    kept = [json.loads(line)["id"] for line in (tmp_path / "curated.jsonl").read_text().splitlines()]
+    dropped = [json.loads(line)["id"] for line in (tmp_path / "curated.dropped.jsonl").read_text().splitlines()]
+    assert "p9" in dropped and "p9" not in kept and len(kept) == 4
 
 
 def test_the_corpus_covers_every_verb():

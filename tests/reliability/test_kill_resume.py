@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from adapter_helpers import load_checkpoint, make_adapter, write_steering
+
 from wsteer.testing import save_tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
