@@ -100,22 +100,28 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix.rstrip(".")]
 
 
+def check_resumable(cfg: TrainConfig, identity: dict) -> None:
+    """Refuse a work dir whose checkpoints were made with other settings (reads only; nothing to resume is fine)."""
+    work = work_dir(cfg)
+    state_file = work / WORK_STATE
+    if not cfg.resume or not state_file.is_file():
+        return
+    changed = _differences(read_json(state_file).get("identity"), identity)
+    if changed:
+        raise WsteerError(
+            f"the checkpoints there were made with different settings ({', '.join(changed[:6])})",
+            where=str(work),
+            fix=f"rerun with the original settings to resume, or delete {work} (or pass resume=false) to start over",
+        )
+
+
 def prepare_work_dir(cfg: TrainConfig, identity: dict) -> Path:
     """Create the work dir, or check that its checkpoints belong to this config and data (main process only)."""
     work = work_dir(cfg)
     state_file = work / WORK_STATE
     if work.exists() and not cfg.resume:
         shutil.rmtree(work)
-    if state_file.is_file():
-        previous = read_json(state_file)
-        changed = _differences(previous.get("identity"), identity)
-        if changed:
-            raise WsteerError(
-                f"the checkpoints there were made with different settings ({', '.join(changed[:6])})",
-                where=str(work),
-                fix=f"rerun with the original settings to resume, or delete {work} "
-                "(or pass resume=false) to start over",
-            )
+    check_resumable(cfg, identity)
     work.mkdir(parents=True, exist_ok=True)
     if not state_file.is_file():
         write_json(state_file, {"identity": identity})
@@ -520,7 +526,10 @@ def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None
     state = PartialState(cpu=cpu_only())  # the same process group settings the trainer will use
     pairs = load_pair_set(cfg.data, cfg.heldout, cfg.heldout_fraction, cfg.seed)
     identity = training_identity(cfg, sha256_file(cfg.data), sha256_file(cfg.heldout) if cfg.heldout else None)
-    # Everything that can refuse the run (model, tokenizer, prompt lengths) comes before the work dir is created.
+    # Everything that can refuse the run (settings changed since the checkpoints, model, tokenizer, prompt lengths)
+    # comes before the work dir is created.
+    if state.is_main_process:
+        check_resumable(cfg, identity)
     tokenizer = load_tokenizer(cfg.model)
     require_chat_template(tokenizer)
     check_prompt_lengths(pairs.train + pairs.heldout, tokenizer, cfg.max_length)
