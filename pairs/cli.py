@@ -179,7 +179,7 @@ class _CurateWords(argparse.Action):
     """Split the words after the first positional into options, the input path and key=value overrides."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        words = argparse.ArgumentParser(prog=parser.prog, add_help=False)
+        words = type(parser)(prog=parser.prog, add_help=False)
         _add_curate_options(words)
         words.add_argument("items", nargs="*")
         parsed = words.parse_intermixed_args(list(values))

@@ -235,12 +235,14 @@ def run_dir_for(out: str | Path) -> Path:
 # --------------------------------------------------------------------------------------------- backend
 def make_backend(cfg: GenerateConfig) -> GenerationBackend:
     """Load the model and tokenizer and wrap them in the configured backend."""
+    from wsteer.chat import require_chat_template
     from wsteer.generation import HFBackend
     from wsteer.models import load_model, load_tokenizer
 
     if cfg.backend != "hf":  # the Literal already restricts this; kept for backends added later
         raise ConfigError(f"unknown backend {cfg.backend!r}", where="backend", fix="use 'hf'")
     tokenizer = load_tokenizer(cfg.model)
+    require_chat_template(tokenizer)  # before the (slow) model load and before anything is written
     model = load_model(cfg.model)
     return HFBackend(model, tokenizer, batch_size=cfg.batch_size)
 
@@ -331,6 +333,9 @@ def generate_pairs(
         if path
     }
 
+    if backend is None and not out.exists():
+        # Load the model before anything is written: a missing or unloadable model must leave no output behind.
+        backend = make_backend(cfg)
     with JsonlAppendLog(out) as log:
         _check_resumable(log, expected, cfg)
         done = {record.get("id") for record in log.records}

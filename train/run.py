@@ -32,7 +32,7 @@ from train.objectives import (
     sft_arguments,
 )
 from wsteer.config import config_to_dict
-from wsteer.errors import ConfigError, WsteerError
+from wsteer.errors import ConfigError, DataError, WsteerError
 from wsteer.io import read_json, sha256_file, write_json
 
 WORK_STATE = "work_state.json"
@@ -100,22 +100,28 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix.rstrip(".")]
 
 
+def check_resumable(cfg: TrainConfig, identity: dict) -> None:
+    """Refuse a work dir whose checkpoints were made with other settings (reads only; nothing to resume is fine)."""
+    work = work_dir(cfg)
+    state_file = work / WORK_STATE
+    if not cfg.resume or not state_file.is_file():
+        return
+    changed = _differences(read_json(state_file).get("identity"), identity)
+    if changed:
+        raise WsteerError(
+            f"the checkpoints there were made with different settings ({', '.join(changed[:6])})",
+            where=str(work),
+            fix=f"rerun with the original settings to resume, or delete {work} (or pass resume=false) to start over",
+        )
+
+
 def prepare_work_dir(cfg: TrainConfig, identity: dict) -> Path:
     """Create the work dir, or check that its checkpoints belong to this config and data (main process only)."""
     work = work_dir(cfg)
     state_file = work / WORK_STATE
     if work.exists() and not cfg.resume:
         shutil.rmtree(work)
-    if state_file.is_file():
-        previous = read_json(state_file)
-        changed = _differences(previous.get("identity"), identity)
-        if changed:
-            raise WsteerError(
-                f"the checkpoints there were made with different settings ({', '.join(changed[:6])})",
-                where=str(work),
-                fix=f"rerun with the original settings to resume, or delete {work} "
-                "(or pass resume=false) to start over",
-            )
+    check_resumable(cfg, identity)
     work.mkdir(parents=True, exist_ok=True)
     if not state_file.is_file():
         write_json(state_file, {"identity": identity})
@@ -479,6 +485,22 @@ def check_launch(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
+def check_prompt_lengths(records: list[dict], tokenizer, max_length: int | None) -> None:
+    """Refuse a pair whose prompt alone fills ``max_length`` tokens: TRL would truncate its answers away."""
+    from wsteer.chat import build_messages, encode_prompt
+
+    if max_length is None:
+        return
+    for record in records:
+        n_tokens = len(encode_prompt(tokenizer, build_messages(record["prompt"])))
+        if n_tokens >= max_length:
+            raise DataError(
+                f"the prompt is {n_tokens} tokens, which leaves no room for an answer within max_length={max_length}",
+                where=record["_where"],
+                fix="shorten or drop that prompt, or raise max_length",
+            )
+
+
 def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None = None) -> TrainResult:
     """Train the steering adapter described by ``cfg``; returns where it went and its metrics.
 
@@ -504,11 +526,16 @@ def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None
     state = PartialState(cpu=cpu_only())  # the same process group settings the trainer will use
     pairs = load_pair_set(cfg.data, cfg.heldout, cfg.heldout_fraction, cfg.seed)
     identity = training_identity(cfg, sha256_file(cfg.data), sha256_file(cfg.heldout) if cfg.heldout else None)
-    with state.main_process_first():
-        work = prepare_work_dir(cfg, identity) if state.is_main_process else work_dir(cfg)
+    # Everything that can refuse the run (settings changed since the checkpoints, model, tokenizer, prompt lengths)
+    # comes before the work dir is created.
+    if state.is_main_process:
+        check_resumable(cfg, identity)
     tokenizer = load_tokenizer(cfg.model)
     require_chat_template(tokenizer)
+    check_prompt_lengths(pairs.train + pairs.heldout, tokenizer, cfg.max_length)
     model = load_model(cfg.model)
+    with state.main_process_first():
+        work = prepare_work_dir(cfg, identity) if state.is_main_process else work_dir(cfg)
 
     if cfg.objective == "contrastive_sft":
         peft_model, adapter_state, logs = _train_contrastive(cfg, model, tokenizer, pairs, work, state, callbacks)

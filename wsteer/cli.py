@@ -63,9 +63,23 @@ def config_from_args(args: argparse.Namespace, positional: str | None = None) ->
     return config
 
 
+class UsageError(WsteerError):
+    """A command line argparse could not parse (bad flag value, missing argument, unknown option)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are the CLI's one ``wsteer: error:`` line instead of usage + exit.
+
+    Subparsers inherit the class, so every verb reports errors this way; ``--help`` still prints and exits 0.
+    """
+
+    def error(self, message: str):  # argparse calls this on a bad command line
+        raise UsageError(message, where=self.prog, fix=f"see `{self.prog} --help`")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``wsteer`` parser with every stage's verbs."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wsteer",
         description="Weight steering: persona pair -> cho/rej pairs -> LoRA adapter -> steer at any alpha -> eval.",
     )
@@ -98,8 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not debug:
         _quiet_libraries()
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except WsteerError as exc:
         if debug:

@@ -57,6 +57,16 @@ class DemoChecks:
     echo_max_alpha: float = option(1.0, "Persona-echo rate must be 0 for every |α| up to this.")
 
 
+# Stage keys the demo sets itself (all under run_dir); a demo config must leave them at their defaults.
+DEMO_PATH_KEYS = {
+    "generate": ("out",),
+    "curate": ("input", "out"),
+    "train": ("data", "heldout", "output_dir"),
+    "calibrate": ("adapter", "report"),
+    "sweep": ("adapter", "out_dir", "heldout_pairs"),
+}
+
+
 def _demo_generate() -> GenerateConfig:
     return GenerateConfig(prompts=PromptSource(split="train", limit=72))
 
@@ -70,8 +80,8 @@ class DemoConfig:
     """``wsteer demo``: lint -> generate -> curate -> train -> calibrate -> sweep -> report on one persona pair.
 
     The top-level pair, template, model and seed are used by every stage, and the demo sets every path
-    (generate.out, curate.input/out, train.data/heldout/output_dir, calibrate.adapter, sweep.adapter/out_dir/
-    heldout_pairs) under ``run_dir``: leave those keys out of the stage sections.
+    (generate.out, curate.input/out, train.data/heldout/output_dir, calibrate.adapter/report, sweep.adapter/
+    out_dir/heldout_pairs) under ``run_dir``: those keys in the stage sections are refused.
     """
 
     run_dir: str = option("runs/demo", "Run directory; every output goes under it.")
@@ -99,6 +109,16 @@ class DemoConfig:
     )
 
     def __post_init__(self) -> None:
+        for section, keys in DEMO_PATH_KEYS.items():
+            stage_config = getattr(self, section)
+            defaults = {f.name: f.default for f in dataclasses.fields(stage_config)}
+            for key in keys:
+                if getattr(stage_config, key) != defaults[key]:
+                    # Every output goes under run_dir: a stage path set here would be ignored or, for
+                    # calibrate.report, written outside the run directory.
+                    raise ValueError(
+                        f"{section}.{key} is set by the demo under run_dir; remove it from the {section} section"
+                    )
         unknown = sorted(set(self.rerun) - {*STAGES, "all"})
         if unknown:
             raise ValueError(f"rerun: unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}, all")
@@ -443,10 +463,22 @@ def annotate_report(cfg: DemoConfig, book: StageBook) -> tuple[Path, list[dict]]
     return report, checks
 
 
+def check_inputs(cfg: DemoConfig) -> None:
+    """Refuse a bad pair, template or model path before anything is written (a later stage would find it only
+    after the earlier ones ran)."""
+    from pairs.generate import resolve_pair, resolve_template
+    from pairs.personas import check_form
+    from wsteer.models import resolve_model_path
+
+    check_form(resolve_template(cfg.template), resolve_pair(cfg.pair))
+    resolve_model_path(cfg.model.name, cfg.model.revision, cfg.model.allow_pickle)
+
+
 def run_demo(cfg: DemoConfig) -> tuple[Path, list[dict]]:
     """Run (or resume) the whole pipeline; returns the HTML report's path and the acceptance checks."""
     from wsteer.manifest import write_run_record
 
+    check_inputs(cfg)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.num_threads > 0:

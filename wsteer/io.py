@@ -42,10 +42,12 @@ def _write_error(path: Path, exc: OSError) -> WsteerError:
 def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[typing.IO]:
     """Open a temp file beside ``path``; on success fsync and rename it over ``path``, on error delete it."""
     path = Path(path)
+    created: list[Path] = []
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        created = _make_parents(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
+        _remove_empty(created)
         raise _write_error(path, exc) from None
     binary = "b" in mode
     try:
@@ -58,10 +60,26 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
         os.replace(tmp, path)
     except OSError as exc:
         _silent_unlink(tmp)
+        _remove_empty(created)
         raise _write_error(path, exc) from None
     except BaseException:
         _silent_unlink(tmp)
+        _remove_empty(created)
         raise
+
+
+def _make_parents(path: Path) -> list[Path]:
+    """``mkdir -p`` of ``path``'s parent; returns the directories it created, deepest first."""
+    missing = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove directories a failed write created (deepest first), so a failure leaves no empty output dirs."""
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 def _current_umask() -> int:
@@ -147,11 +165,13 @@ def atomic_directory(path: str | Path, overwrite: bool = True) -> Iterator[Path]
         raise WsteerError(
             f"output directory already exists: {path}", where=str(path), fix="choose another --out or remove it"
         )
+    created: list[Path] = []
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        created = _make_parents(path)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         os.chmod(tmp, 0o777 & ~_current_umask())  # mkdtemp makes 0700; match a plain mkdir
     except OSError as exc:
+        _remove_empty(created)
         raise _write_error(path, exc) from None
     try:
         yield tmp
@@ -165,9 +185,11 @@ def atomic_directory(path: str | Path, overwrite: bool = True) -> Iterator[Path]
             os.replace(tmp, path)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(created)
         raise _write_error(path, exc) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(created)
         raise
 
 

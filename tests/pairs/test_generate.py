@@ -204,8 +204,11 @@ def test_batch_size_must_be_even():
         GenerateConfig(batch_size=3)
 
 
-def test_kill_9_then_rerun_gives_every_prompt_once_and_keeps_finished_bytes(tmp_path, cli, monkeypatch):
-    """A real `wsteer pairs generate` subprocess killed with SIGKILL mid-run, then the same command rerun."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_kill_then_rerun_gives_every_prompt_once_and_matches_an_uninterrupted_run(tmp_path, cli, monkeypatch, sig):
+    """A real `wsteer pairs generate` subprocess killed mid-run (when its log holds 2 lines), then the same command
+    rerun: no prompt lost or repeated, finished bytes kept, and the file equals an uninterrupted run's. SIGINT
+    (Ctrl-C) must also end the first run cleanly: exit 130 and one line, no traceback."""
     from wsteer.testing import save_tiny_model
 
     model_dir = save_tiny_model(tmp_path / "tiny")
@@ -232,8 +235,13 @@ def test_kill_9_then_rerun_gives_every_prompt_once_and_keeps_finished_bytes(tmp_
             break
         time.sleep(0.01)
     assert process.poll() is None, f"finished or failed before the kill: {process.stderr.read().decode()[-2000:]}"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.send_signal(sig)
+    code = process.wait(timeout=120)
+    stderr = process.stderr.read().decode()
+    if sig == signal.SIGINT:
+        assert code == 130, stderr[-2000:]
+        assert "Traceback" not in stderr
+        assert stderr.rstrip().splitlines()[-1].startswith("wsteer: interrupted"), stderr[-2000:]
     before = out.read_bytes()
     finished = before[: before.rfind(b"\n") + 1]  # a line torn by the kill is not finished
     n_finished = finished.count(b"\n")
@@ -246,3 +254,6 @@ def test_kill_9_then_rerun_gives_every_prompt_once_and_keeps_finished_bytes(tmp_
     assert after.startswith(finished)
     ids = [json.loads(line)["id"] for line in after.splitlines()]
     assert len(ids) == n_prompts == len(set(ids))
+    straight = tmp_path / "straight.jsonl"
+    assert cli("pairs", "generate", "--config", cfg_path, f"out={straight}").code == 0
+    assert after == straight.read_bytes()

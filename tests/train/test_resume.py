@@ -10,6 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -20,17 +21,22 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 STALL_DRIVER = textwrap.dedent("""
     import sys, time
     from transformers import TrainerCallback
-    from train.config import TrainConfig
-    from train.run import train_adapter
-    from wsteer.config import load_config
+    import train.run
+    from wsteer.cli import main
 
     class StallAfterSave(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
             if state.global_step == 3:
                 open(sys.argv[2], "w").write("saved")
-                time.sleep(600)  # the test kills us here
+                time.sleep(600)  # the test kills or interrupts us here
 
-    train_adapter(load_config(TrainConfig, sys.argv[1]), callbacks=[StallAfterSave()])
+    real_train_adapter = train.run.train_adapter
+
+    def train_adapter(cfg, callbacks=(), launch=None):
+        return real_train_adapter(cfg, callbacks=[StallAfterSave()], launch=launch)
+
+    train.run.train_adapter = train_adapter  # the CLI imports it at call time
+    sys.exit(main(["train", "--config", sys.argv[1]]))
 """)
 
 
@@ -53,7 +59,9 @@ def write_config(path: Path, tiny_dir, pairs_file, out: Path) -> Path:
     return path
 
 
-def test_kill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, tiny_dir, pairs_file, cli):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_kill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, tiny_dir, pairs_file, cli, sig):
+    """`wsteer train` killed (or interrupted with Ctrl-C: exit 130, one line, no traceback) after a checkpoint."""
     from train.config import TrainConfig
     from train.run import train_adapter
     from wsteer.config import load_config
@@ -76,11 +84,16 @@ def test_kill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, tiny
             assert process.poll() is None, process.stderr.read()[-3000:]
             assert time.time() < deadline, "no checkpoint within 300 s"
             time.sleep(0.2)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=60)
+        process.send_signal(sig)
+        code = process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
+    if sig == signal.SIGINT:
+        stderr = process.stderr.read()
+        assert code == 130, stderr[-3000:]
+        assert "Traceback" not in stderr
+        assert stderr.rstrip().splitlines()[-1].startswith("wsteer: interrupted"), stderr[-3000:]
     work = Path(f"{out}.work")
     assert (work / "checkpoints" / "checkpoint-3" / "trainer_state.json").is_file()
     assert not out.exists(), "a killed run must not leave an output directory"
