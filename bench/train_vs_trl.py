@@ -9,6 +9,7 @@ objective makes -1 meaningful) minus the base model's margin.
     python bench/train_vs_trl.py                                  # dpo, bidirectional, contrastive_sft vs TRL
     python bench/train_vs_trl.py --arms trl,trl+precompute,trl+precompute+nogc,trl+precompute+nogc+fp32,dpo
     python bench/train_vs_trl.py --pairs tests/data/smollm2_pairs.jsonl --epochs 3 --batch-size 4 --threads 2
+    python bench/train_vs_trl.py --arms trl,dpo --epochs 1 --limit-pairs 12 --threads 1   # a quick smoke run
     python bench/train_vs_trl.py --json out.json  # also write {"arms": rows, "headline": …} (bench/common.py)
 
 Arms: ``trl`` (TRL defaults: reference forward every step, gradient checkpointing on, bf16 autocast (TRL's
@@ -267,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         default="trl," + ",".join(WSTEER_ARMS),
         help="comma-separated; the first is the baseline of the ratios",
     )
+    parser.add_argument(
+        "--limit-pairs", type=int, default=0, help="use only the first N pairs of --pairs (0 = all; quick runs)"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows, headline and machine here (JSON)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -285,9 +289,13 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     rows = []
-    for arm in arms:
-        rows.append(run_arm(arm, args))
-        print(f"  {arm}: {rows[-1]['wall_s']} s, {rows[-1]['peak_rss_mb']} MB", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-pairs-") as tmp:
+        arm_args = argparse.Namespace(**vars(args))
+        if args.limit_pairs:
+            arm_args.pairs = first_pairs(args.pairs, args.limit_pairs, Path(tmp) / "pairs.jsonl")
+        for arm in arms:
+            rows.append(run_arm(arm, arm_args))
+            print(f"  {arm}: {rows[-1]['wall_s']} s, {rows[-1]['peak_rss_mb']} MB", flush=True)
     print()
     print_table(rows, rows[0])
     if args.json:
@@ -295,6 +303,13 @@ def main(argv: list[str] | None = None) -> int:
         write_result(args.json, headline_rows(rows, reproduce_command(argv)), machine, arms=rows, settings=settings)
         print(f"wrote {args.json}")
     return 0
+
+
+def first_pairs(pairs: Path, limit: int, out: Path) -> Path:
+    """Write the first ``limit`` records of ``pairs`` to ``out`` (every arm then reads the same subset)."""
+    lines = [line for line in pairs.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out.write_text("".join(line + "\n" for line in lines[:limit]), encoding="utf-8")
+    return out
 
 
 def _default_torch_threads() -> int:
