@@ -284,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = machine_context(args.threads or _default_torch_threads())
     print(
-        f"pairs={args.pairs} epochs={args.epochs:g} batch={args.batch_size} threads={args.threads or 'default'} "
+        f"pairs={args.pairs}{f' (first {args.limit_pairs})' if args.limit_pairs else ''} epochs={args.epochs:g} "
+        f"batch={args.batch_size} threads={args.threads or 'default'} "
         f"cpus={os.cpu_count()} — arms run one at a time, each in its own process",
         flush=True,
     )
