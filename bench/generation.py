@@ -7,6 +7,7 @@ answer really has (up to its EOS), so padding work in the batched arm is not cou
 
     python bench/generation.py                      # smollm2-135m, 16 rows, batch 16, 64 new tokens
     python bench/generation.py --threads 2 --rows 32 --batch-size 16
+    python bench/generation.py --json out.json      # also write the headline rows (bench/common.py) for run_all
 
 A third arm repeats the batched run with transformers' TopPLogitsWarper instead of wsteer's NucleusFilter, to show
 what the exact top-k-candidates nucleus saves (skip it with --skip-topp-baseline).
@@ -77,16 +78,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the third arm (batched with transformers' full-sort top-p)",
     )
+    parser.add_argument("--json", type=Path, help="also write the headline rows and figures here (for run_all)")
     args = parser.parse_args(argv)
 
     import torch
 
+    from bench.common import machine_context
     from wsteer.generation import HFBackend, SamplingConfig
     from wsteer.models import load_model, load_tokenizer
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    load = os.getloadavg()
+    machine = machine_context(torch.get_num_threads())
+    load = machine["load_average"]
     print(
         f"machine: {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, load average "
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (a load above the CPU count means the numbers are contended)"
@@ -123,7 +127,55 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"ratio batched / one-at-a-time: {batched_rate / single_rate:.2f}x  (goal >= 4x at batch 16 on 2 cores)")
     print(f"identical answers in both arms: {same}/{len(requests)} (seeded per row; padding can flip near-ties)")
+    if args.json:
+        figures = {
+            "rows": len(requests),
+            "batched": {"tokens": batched_tokens, "seconds": batched_s, "tokens_per_s": batched_rate},
+            "one_at_a_time": {"tokens": single_tokens, "seconds": single_s, "tokens_per_s": single_rate},
+            "batched_full_sort_top_p": None
+            if sort_s is None
+            else {"tokens": sort_tokens, "seconds": sort_s, "tokens_per_s": sort_rate},
+            "identical_answers": same,
+        }
+        write_json_result(args, machine, figures, argv)
+        print(f"wrote {args.json}")
     return 0
+
+
+def write_json_result(args: argparse.Namespace, machine: dict, figures: dict, argv: list[str] | None) -> None:
+    """The --json file: headline rows (batched vs one at a time; NucleusFilter vs full sort) and the figures."""
+    from bench.common import headline_row, reproduce_command, write_result
+
+    command = reproduce_command(argv)
+    batched_rate = figures["batched"]["tokens_per_s"]
+    single_rate = figures["one_at_a_time"]["tokens_per_s"]
+    ratio = batched_rate / single_rate
+    headline = [
+        headline_row(
+            "generation",
+            f"generation tokens/s, batch {args.batch_size} vs one at a time",
+            f"{batched_rate:.1f} tokens/s",
+            f"{single_rate:.1f} tokens/s",
+            ratio,
+            command,
+            goal="≥ 4× at batch 16 on 2 cores",
+            met=ratio >= 4,
+        )
+    ]
+    if figures["batched_full_sort_top_p"] is not None:
+        sort_rate = figures["batched_full_sort_top_p"]["tokens_per_s"]
+        headline.append(
+            headline_row(
+                "generation",
+                f"batch {args.batch_size} tokens/s, wsteer's NucleusFilter vs transformers' top-p",
+                f"{batched_rate:.1f} tokens/s",
+                f"{sort_rate:.1f} tokens/s",
+                batched_rate / sort_rate,
+                command,
+            )
+        )
+    settings = {key: value for key, value in vars(args).items() if key != "json"}
+    write_result(args.json, headline, machine, settings=settings, figures=figures)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ RSS above the import baseline, in MB and in multiples of the largest shard, and 
 merged checkpoints are compared tensor by tensor as a correctness check.
 
     python bench/merge_memory.py [--model smollm2-135m] [--shard-size 100MB] [--rank 16] [--alpha 1.5]
+    python bench/merge_memory.py --json out.json   # also write the headline row (bench/common.py) for run_all
 
 Goal: wsteer's peak above baseline <= 1.5x the largest shard. RSS counts file pages mapped by safetensors too.
 """
@@ -152,24 +153,30 @@ def max_difference(a: Path, b: Path) -> float:
     return worst
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--shard-size", default="100MB")
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--alpha", type=float, default=1.5)
     parser.add_argument("--workdir", help="keep the re-saved base and adapter here (default: a temp dir)")
+    parser.add_argument("--json", type=Path, help="also write the headline row and figures here (for run_all)")
     parser.add_argument("--child", choices=["wsteer", "peft"], help=argparse.SUPPRESS)
     parser.add_argument("--base", help=argparse.SUPPRESS)
     parser.add_argument("--adapter", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         sys.path.insert(0, str(REPO))
         child(args.child, args.base, args.adapter, args.out, args.alpha, args.shard_size)
         return
 
     sys.path.insert(0, str(REPO))
+    import torch
+
+    from bench.common import machine_context
+
+    machine = machine_context(torch.get_num_threads())  # the children run with torch's default threads
     with tempfile.TemporaryDirectory(prefix="merge_memory_") as tmp:
         workdir = Path(args.workdir) if args.workdir else Path(tmp)
         base, adapter = prepare(workdir, args.model, args.shard_size, args.rank)
@@ -200,6 +207,40 @@ def main() -> None:
     )
     print(f"goal: wsteer <= 1.5x the largest shard -> {'met' if above['wsteer'] <= 1.5 * largest else 'NOT met'}")
     print(f"max |wsteer - peft| over shared tensors: {difference:.2e}")
+    if args.json:
+        figures = {
+            "shards": len(shards),
+            "total_mb": total / MB,
+            "largest_shard_mb": largest / MB,
+            "baseline_mb": {method: r["baseline_kb"] / 1024 for method, r in results.items()},
+            "peak_mb": {method: r["peak_kb"] / 1024 for method, r in results.items()},
+            "above_baseline_mb": {method: value / MB for method, value in above.items()},
+            "max_abs_difference": difference,
+        }
+        write_json_result(args, machine, figures, argv)
+        print(f"wrote {args.json}")
+
+
+def write_json_result(args: argparse.Namespace, machine: dict, figures: dict, argv: list[str] | None) -> None:
+    """The --json file: one headline row (peak RSS above baseline, wsteer vs peft) and the figures."""
+    from bench.common import headline_row, reproduce_command, write_result
+
+    above, largest = figures["above_baseline_mb"], figures["largest_shard_mb"]
+    headline = [
+        headline_row(
+            "merge_memory",
+            "merge peak RSS above import baseline, wsteer vs peft merge_and_unload",
+            f"{above['wsteer']:.0f} MB ({above['wsteer'] / largest:.2f}× largest shard)",
+            f"{above['peft']:.0f} MB ({above['peft'] / largest:.2f}× largest shard)",
+            above["wsteer"] / above["peft"],
+            reproduce_command(argv),
+            goal=f"wsteer ≤ 1.5× largest shard ({largest:.0f} MB)",
+            met=above["wsteer"] <= 1.5 * largest,
+        )
+    ]
+    internal = ("json", "child", "base", "adapter", "out")  # --json and the children's hidden flags
+    settings = {key: value for key, value in vars(args).items() if key not in internal}
+    write_result(args.json, headline, machine, settings=settings, figures=figures)
 
 
 if __name__ == "__main__":

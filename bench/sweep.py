@@ -14,6 +14,7 @@ plain speedup (goal ≥ 0.9: the per-row scaling costs ≤ 10% of what batching 
 
     python bench/sweep.py                          # smollm2-135m, K=5, n=16, 48 new tokens
     python bench/sweep.py --prompts 8 --max-new-tokens 32 --threads 1
+    python bench/sweep.py --json out.json          # also write the headline rows (bench/common.py) for run_all
 
 The machine's load average is printed first; rerun on a quiet machine for figures you quote.
 """
@@ -21,7 +22,6 @@ The machine's load average is printed first; rerun on a quiet machine for figure
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -62,16 +62,18 @@ def random_adapter(model, rank: int = 16, seed: int = 0):
     return peft_model
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--prompts", type=int, default=16, help="n prompts (rows per α)")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
-    args = parser.parse_args()
+    parser.add_argument("--json", type=Path, help="also write the headline rows and figures here (for run_all)")
+    args = parser.parse_args(argv)
 
     import torch
 
+    from bench.common import machine_context
     from pairs.prompts import load_prompts, select_prompts, split_prompts
     from wsteer.chat import build_messages
     from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig, stop_token_ids
@@ -80,7 +82,8 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"load average {os.getloadavg()[0]:.2f}; torch threads {torch.get_num_threads()}")
+    machine = machine_context(torch.get_num_threads())
+    print(f"load average {machine['load_average'][0]:.2f}; torch threads {torch.get_num_threads()}")
     tokenizer = load_tokenizer(args.model)
     model = random_adapter(load_model(args.model))
     prompts = select_prompts(split_prompts(load_prompts("tasks"), "heldout"), limit=args.prompts)
@@ -131,6 +134,43 @@ def main() -> None:
     plain = times["plain K passes"] / times["plain one pass"]
     print(f"speedup of one batched pass: steered {steered:.2f}x, plain ceiling {plain:.2f}x")
     print(f"efficiency (steered / ceiling): {steered / plain:.2f} (goal >= 0.90)")
+    if args.json:
+        write_json_result(args, machine, times, tokens, argv)
+        print(f"wrote {args.json}")
+
+
+def write_json_result(
+    args: argparse.Namespace, machine: dict, times: dict[str, float], tokens: int, argv: list[str] | None
+) -> None:
+    """The --json file: headline rows (steered one pass vs K passes; efficiency against the plain ceiling)."""
+    from bench.common import headline_row, reproduce_command, write_result
+
+    command = reproduce_command(argv)
+    steered = times["steered K passes"] / times["steered one pass"]
+    plain = times["plain K passes"] / times["plain one pass"]
+    headline = [
+        headline_row(
+            "sweep",
+            f"α sweep tok/s (K={len(ALPHAS)}), one batched pass vs one pass per α",
+            f"{tokens / times['steered one pass']:.1f} tok/s",
+            f"{tokens / times['steered K passes']:.1f} tok/s",
+            steered,
+            command,
+        ),
+        headline_row(
+            "sweep",
+            "speedup of the steered sweep vs plain batching (no adapter): efficiency",
+            f"{steered:.2f}× (steered)",
+            f"{plain:.2f}× (plain ceiling)",
+            steered / plain,
+            command,
+            goal="≥ 0.90",
+            met=steered / plain >= 0.9,
+        ),
+    ]
+    settings = {key: value for key, value in vars(args).items() if key != "json"}
+    figures = {"alphas": list(ALPHAS), "tokens_per_arm": tokens, "seconds": times}
+    write_result(args.json, headline, machine, settings=settings, figures=figures)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ objective makes -1 meaningful) minus the base model's margin.
     python bench/train_vs_trl.py                                  # dpo, bidirectional, contrastive_sft vs TRL
     python bench/train_vs_trl.py --arms trl,trl+precompute,trl+precompute+nogc,trl+precompute+nogc+fp32,dpo
     python bench/train_vs_trl.py --pairs tests/data/smollm2_pairs.jsonl --epochs 3 --batch-size 4 --threads 2
+    python bench/train_vs_trl.py --arms trl,dpo --epochs 1 --limit-pairs 12 --threads 1   # a quick smoke run
+    python bench/train_vs_trl.py --json out.json  # also write {"arms": rows, "headline": …} (bench/common.py)
 
 Arms: ``trl`` (TRL defaults: reference forward every step, gradient checkpointing on, bf16 autocast (TRL's
 default; on a machine without GPUs it needs ``use_cpu=True``, the one setting added), peft's default LoRA: r=8,
@@ -39,6 +41,8 @@ TRL_KNOBS = {
     "compact": "score completion positions only",
     "wsteer-lora": "wsteer's LoRA (r=16, alpha=32, all linear layers) and lr=2e-4",
 }
+# The issue's goals for wsteer's default objective against TRL's defaults: (wall, peak RSS, held-out shift).
+DPO_GOALS = {"wall_s": ("≤ 0.6×", 0.6), "peak_rss_mb": ("≤ 1.0×", 1.0), "shift_plus": ("≥ vanilla", None)}
 
 
 # --------------------------------------------------------------------------------------------- children
@@ -211,6 +215,40 @@ def print_table(rows: list[dict], baseline: dict) -> None:
         )
 
 
+def headline_rows(rows: list[dict], command: str) -> list[dict]:
+    """Wall time, peak RSS and held-out shift at +1 of every arm against the first (the baseline)."""
+    from bench.common import headline_row, ratio_of
+
+    baseline, headline = rows[0], []
+    measures = (
+        ("wall_s", "train wall time (spawn to exit)", lambda v: f"{v:.1f} s"),
+        ("peak_rss_mb", "train peak RSS", lambda v: f"{v} MB"),
+        ("shift_plus", "held-out margin shift at +1", lambda v: f"{v:+.4f}"),
+    )
+    for row in rows[1:]:
+        for key, what, show in measures:
+            ratio = ratio_of(row[key], baseline[key])
+            if key == "shift_plus" and baseline[key] <= 0:
+                ratio = None  # a ratio to a shift that is zero or the wrong way round reads as nonsense
+            goal, met = None, None
+            if row["arm"] == "dpo" and baseline["arm"] == "trl":
+                goal, limit = DPO_GOALS[key]
+                met = row[key] >= baseline[key] if limit is None else ratio is not None and ratio <= limit
+            headline.append(
+                headline_row(
+                    "train_vs_trl",
+                    f"{what}, {row['arm']} vs {baseline['arm']}",
+                    show(row[key]),
+                    show(baseline[key]),
+                    ratio,
+                    command,
+                    goal=goal,
+                    met=met,
+                )
+            )
+    return headline
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -230,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         default="trl," + ",".join(WSTEER_ARMS),
         help="comma-separated; the first is the baseline of the ratios",
     )
-    parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--limit-pairs", type=int, default=0, help="use only the first N pairs of --pairs (0 = all; quick runs)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the rows, headline and machine here (JSON)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -239,20 +280,44 @@ def main(argv: list[str] | None = None) -> int:
     if not args.pairs.is_file():
         parser.error(f"{args.pairs} not found (pass --pairs FILE with curated pairs)")
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    from bench.common import machine_context, reproduce_command, write_result
+
+    machine = machine_context(args.threads or _default_torch_threads())
     print(
-        f"pairs={args.pairs} epochs={args.epochs:g} batch={args.batch_size} threads={args.threads or 'default'} "
+        f"pairs={args.pairs}{f' (first {args.limit_pairs})' if args.limit_pairs else ''} epochs={args.epochs:g} "
+        f"batch={args.batch_size} threads={args.threads or 'default'} "
         f"cpus={os.cpu_count()} — arms run one at a time, each in its own process",
         flush=True,
     )
     rows = []
-    for arm in arms:
-        rows.append(run_arm(arm, args))
-        print(f"  {arm}: {rows[-1]['wall_s']} s, {rows[-1]['peak_rss_mb']} MB", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-pairs-") as tmp:
+        arm_args = argparse.Namespace(**vars(args))
+        if args.limit_pairs:
+            arm_args.pairs = first_pairs(args.pairs, args.limit_pairs, Path(tmp) / "pairs.jsonl")
+        for arm in arms:
+            rows.append(run_arm(arm, arm_args))
+            print(f"  {arm}: {rows[-1]['wall_s']} s, {rows[-1]['peak_rss_mb']} MB", flush=True)
     print()
     print_table(rows, rows[0])
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        settings = {key: value for key, value in vars(args).items() if key not in ("json", "child")}
+        write_result(args.json, headline_rows(rows, reproduce_command(argv)), machine, arms=rows, settings=settings)
+        print(f"wrote {args.json}")
     return 0
+
+
+def first_pairs(pairs: Path, limit: int, out: Path) -> Path:
+    """Write the first ``limit`` records of ``pairs`` to ``out`` (every arm then reads the same subset)."""
+    lines = [line for line in pairs.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out.write_text("".join(line + "\n" for line in lines[:limit]), encoding="utf-8")
+    return out
+
+
+def _default_torch_threads() -> int:
+    """The intra-op threads an arm gets without --threads (torch's default in this environment)."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 if __name__ == "__main__":
