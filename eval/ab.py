@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from eval.judge import JudgeConfig, judge_pairs, summarize_verdicts
-from eval.scoring import base_context, base_scores, kl_to_base
+from eval.scoring import base_context, base_scores, kl_and_perplexity
 from pairs.generate import PromptSource, VocabularyFilter, derive_seed, resolve_prompts
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option
@@ -235,10 +235,18 @@ def _score(
 ) -> None:
     prompts, texts = [a["prompt"] for a in answers], [a["text"] for a in answers]
     scores = base_scores(
-        base_model, tokenizer, prompts, texts, pair["pos"], pair["neg"], pair["template"], cfg.batch_size
+        base_model,
+        tokenizer,
+        prompts,
+        texts,
+        pair["pos"],
+        pair["neg"],
+        pair["template"],
+        cfg.batch_size,
+        with_perplexity=not cfg.kl,  # the KL pass reads perplexity off its base forward
     )
-    kls = (
-        kl_to_base(
+    if cfg.kl:
+        extra = kl_and_perplexity(
             arm.model,
             lambda a, b: arm.context(),
             base_model,
@@ -248,11 +256,10 @@ def _score(
             texts,
             cfg.batch_size,
         )
-        if cfg.kl
-        else [math.nan] * len(answers)
-    )
-    for answer, score, kl in zip(answers, scores, kls):
-        answer.update(score, kl=kl, **text_metrics(answer["text"], terms))
+    else:
+        extra = [{"kl": math.nan}] * len(answers)
+    for answer, score, more in zip(answers, scores, extra):
+        answer.update(score, **more, **text_metrics(answer["text"], terms))
 
 
 def paired_table(answers_a: list[dict], answers_b: list[dict], seed: int = 0) -> dict[str, dict]:

@@ -56,7 +56,7 @@ def _completion_logprobs(
     ]
 
 
-def kl_to_base(
+def kl_and_perplexity(
     arm_model,
     arm_context: RowContext,
     base_model,
@@ -65,8 +65,9 @@ def kl_to_base(
     prompts: Sequence[str],
     texts: Sequence[str],
     batch_size: int = 16,
-) -> list[float]:
-    """Mean per-token KL(arm ‖ base) of each text; NaN for empty texts.
+) -> list[dict[str, float]]:
+    """``{"kl", "perplexity"}`` of each text: mean per-token KL(arm ‖ base), and the base model's perplexity of
+    the text after the bare prompt, read off the same base forward pass (NaN for empty texts).
 
     Args:
         arm_model / arm_context: the model that wrote the texts and the context it wrote them under.
@@ -74,7 +75,9 @@ def kl_to_base(
         conversations: the messages each text answered (with the arm's persona system prompt, if any).
         prompts: the bare user prompts; the base reference sees no persona.
     """
-    results: list[float] = []
+    import torch
+
+    results: list[dict[str, float]] = []
     for start in range(0, len(texts), batch_size):
         end = min(start + batch_size, len(texts))
         completions = [encode_completion(tokenizer, t) for t in texts[start:end]]
@@ -86,13 +89,29 @@ def kl_to_base(
             completions,
             base_context(base_model),
         )
-        for log_arm, log_base in zip(arm, base):
+        for log_arm, log_base, ids in zip(arm, base, completions):
             if log_arm.shape[0] == 0:
-                results.append(math.nan)
+                results.append({"kl": math.nan, "perplexity": math.nan})
                 continue
             kl = (log_arm.exp() * (log_arm - log_base)).sum(-1).clamp_min(0.0)  # [n]
-            results.append(float(kl.mean()))
+            token_logp = log_base.gather(-1, torch.tensor(ids).unsqueeze(-1)).squeeze(-1)  # [n]
+            results.append({"kl": float(kl.mean()), "perplexity": math.exp(-float(token_logp.mean()))})
     return results
+
+
+def kl_to_base(
+    arm_model,
+    arm_context: RowContext,
+    base_model,
+    tokenizer,
+    conversations: Sequence[Messages],
+    prompts: Sequence[str],
+    texts: Sequence[str],
+    batch_size: int = 16,
+) -> list[float]:
+    """Mean per-token KL(arm ‖ base) of each text; NaN for empty texts (see :func:`kl_and_perplexity`)."""
+    scores = kl_and_perplexity(arm_model, arm_context, base_model, tokenizer, conversations, prompts, texts, batch_size)
+    return [s["kl"] for s in scores]
 
 
 def base_scores(
@@ -104,9 +123,13 @@ def base_scores(
     neg: str,
     template: str,
     batch_size: int = 16,
+    with_perplexity: bool = True,
 ) -> list[dict[str, float]]:
-    """``{"plr", "perplexity"}`` of each text, judged by the base model."""
+    """``{"plr", "perplexity"}`` of each text, judged by the base model (``{"plr"}`` alone without perplexity:
+    :func:`kl_and_perplexity` reads it off its base pass for free)."""
     with base_context(base_model):
         plr = persona_log_likelihood_ratio(base_model, tokenizer, prompts, texts, template, pos, neg, batch_size)
+        if not with_perplexity:
+            return [{"plr": a} for a in plr]
         ppl = perplexity(base_model, tokenizer, prompts, texts, batch_size=batch_size)
     return [{"plr": a, "perplexity": b} for a, b in zip(plr, ppl)]

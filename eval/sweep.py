@@ -26,7 +26,7 @@ from typing import Literal
 
 from eval.metrics import NUISANCE_METRICS, TRAIT_METRIC, dose_response, summarize_arms
 from eval.report import write_report
-from eval.scoring import base_scores, kl_to_base
+from eval.scoring import base_scores, kl_and_perplexity
 from pairs.generate import PromptSource, VocabularyFilter, derive_seed, resolve_prompts
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option
@@ -252,17 +252,30 @@ def _score_missing(
             todo.append(row)
     from tqdm.auto import tqdm
 
+    # Leak-check rows (filter off) only feed the leak rate: text metrics, no model passes.
+    model_scored = [r for r in todo if r["filtered"] or cfg.vocabulary.mode == "off"]
+    for row in todo:
+        if not (row["filtered"] or cfg.vocabulary.mode == "off"):
+            log.append({"key": row["key"], "version": SCORE_VERSION, **text_metrics(row["text"], terms)})
     chunk = cfg.batch_size * 4
-    with tqdm(total=len(todo), desc="sweep: score", unit="row", disable=not todo) as bar:
-        for start in range(0, len(todo), chunk):
-            part = todo[start : start + chunk]
+    with tqdm(total=len(model_scored), desc="sweep: score", unit="row", disable=not model_scored) as bar:
+        for start in range(0, len(model_scored), chunk):
+            part = model_scored[start : start + chunk]
             prompts, texts = [r["prompt"] for r in part], [r["text"] for r in part]
             scores = base_scores(
-                model, tokenizer, prompts, texts, pair["pos"], pair["neg"], pair["template"], cfg.batch_size
+                model,
+                tokenizer,
+                prompts,
+                texts,
+                pair["pos"],
+                pair["neg"],
+                pair["template"],
+                cfg.batch_size,
+                with_perplexity=not cfg.kl,  # the KL pass reads perplexity off its base forward
             )
             scales = [r["scale"] for r in part]
-            kls = (
-                kl_to_base(
+            if cfg.kl:
+                extra = kl_and_perplexity(
                     model,
                     lambda a, b, scales=scales: per_row_adapter_scale(model, scales[a:b]),
                     model,
@@ -272,12 +285,11 @@ def _score_missing(
                     texts,
                     cfg.batch_size,
                 )
-                if cfg.kl
-                else [math.nan] * len(part)
-            )
-            for row, score, kl in zip(part, scores, kls):
-                score["kl"] = kl
-                log.append({"key": row["key"], "version": SCORE_VERSION, **score, **text_metrics(row["text"], terms)})
+            else:
+                extra = [{"kl": math.nan}] * len(part)
+            for row, score, more in zip(part, scores, extra):
+                record = {**score, **more, **text_metrics(row["text"], terms)}
+                log.append({"key": row["key"], "version": SCORE_VERSION, **record})
             bar.update(len(part))
 
 

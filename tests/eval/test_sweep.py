@@ -139,3 +139,29 @@ def test_batched_alphas_keep_the_adapter_intact(steered):
     assert all(v != 0 for s in scalings for v in s.values())
     assert not any(layer._forward_hooks for _, layer in lora_layers(model))
     assert torch.is_grad_enabled()
+
+
+def test_kl_pass_perplexity_equals_the_reference_perplexity_and_kl_is_zero_at_alpha_zero(steered):
+    from eval.scoring import kl_and_perplexity
+    from wsteer.lora import per_row_adapter_scale
+    from wsteer.scoring import perplexity
+
+    model, tokenizer, _, _ = steered
+    prompts = ["Say hi.", "Name a colour.", "Count to three."]
+    texts = ["Hi there, friend.", "Blue, like the sea.", ""]
+    scales = [1.5, 0.0, -1.0]
+    scores = kl_and_perplexity(
+        model,
+        lambda a, b: per_row_adapter_scale(model, scales[a:b]),
+        model,
+        tokenizer,
+        [build_messages(p) for p in prompts],
+        prompts,
+        texts,
+        batch_size=2,
+    )
+    with steer(model, None, 0.0):
+        reference = perplexity(model, tokenizer, prompts, texts, batch_size=2)
+    assert [s["perplexity"] for s in scores[:2]] == pytest.approx(reference[:2], rel=1e-5)
+    assert scores[0]["kl"] > 1e-4 and scores[1]["kl"] == pytest.approx(0.0, abs=1e-6)
+    assert all(v != v for v in scores[2].values())  # empty text: NaN
