@@ -16,7 +16,18 @@ import numpy as np
 from wsteer.stats import bootstrap_ci, slope, spearman
 
 TRAIT_METRIC = "plr"
-NUISANCE_METRICS = ("tokens", "refusal", "hedging", "confidence", "formality", "distinct_2", "echo", "perplexity", "kl")
+NUISANCE_METRICS = (
+    "tokens",
+    "truncated",
+    "refusal",
+    "hedging",
+    "confidence",
+    "formality",
+    "distinct_2",
+    "echo",
+    "perplexity",
+    "kl",
+)
 
 
 def summarize_arms(rows: Sequence[dict], arms: Sequence[dict], metrics: Iterable[str], seed: int = 0) -> list[dict]:

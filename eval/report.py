@@ -25,6 +25,7 @@ METRIC_LABELS = {
     "plr": "trait: persona log-likelihood ratio (pos − neg)",
     "margin": "held-out preference margin",
     "tokens": "length (tokens)",
+    "truncated": "share cut at max_new_tokens",
     "refusal": "refusal rate",
     "hedging": "hedges / 100 words",
     "confidence": "confidence markers / 100 words",

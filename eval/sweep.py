@@ -40,7 +40,7 @@ DEFAULT_CONFIG = "configs/sweep.yaml"
 STAGE = "eval.sweep"
 SCORE_VERSION = 1  # bump when a metric's definition changes, so cached scores are recomputed
 TEXT_METRICS = ("words", "refusal", "hedging", "confidence", "formality", "distinct_2", "degenerate", "leak", "echo")
-ALL_METRICS = (TRAIT_METRIC, "margin", "tokens", *TEXT_METRICS, "perplexity", "kl")
+ALL_METRICS = (TRAIT_METRIC, "margin", "tokens", "truncated", *TEXT_METRICS, "perplexity", "kl")
 
 
 @dataclass
@@ -408,6 +408,8 @@ def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
         row.update(
             text=texts[row["key"]]["text"], tokens=texts[row["key"]]["tokens"], finish=texts[row["key"]]["finish"]
         )
+        # Answers cut at max_new_tokens cap the length metric: a length change can hide behind the cap.
+        row["truncated"] = float(row["finish"] == "length")
     with JsonlAppendLog(out_dir / "cache" / "scores.jsonl") as score_log:
         _score_missing(model, tokenizer, cfg, rows, pair, terms, score_log)
         scores = {r["key"]: r for r in score_log.records if r.get("version") == SCORE_VERSION}
