@@ -58,17 +58,27 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _f(value: float | None) -> float:
+    """summary.json stores NaN as null: read it back as NaN."""
+    return math.nan if value is None else float(value)
+
+
+def _bar(high: float, low: float) -> float:
+    """Length of one side of a CI bar; 0 where a bound is unknown (NaN)."""
+    return max(0.0, high - low) if math.isfinite(high - low) else 0.0
+
+
 def _draw_metric(ax, summary: dict, metric: str) -> None:
     """Metric vs α with 95% CI bars, and the prompt baselines as horizontal reference lines."""
     arms = [a for a in _adapter_arms(summary) if metric in a["metrics"]]
     xs = [a["alpha"] for a in arms]
-    means = [a["metrics"][metric]["mean"] for a in arms]
-    lower = [max(0.0, m - a["metrics"][metric]["lo"]) for m, a in zip(means, arms)]
-    upper = [max(0.0, a["metrics"][metric]["hi"] - m) for m, a in zip(means, arms)]
+    means = [_f(a["metrics"][metric]["mean"]) for a in arms]
+    lower = [_bar(m, _f(a["metrics"][metric]["lo"])) for m, a in zip(means, arms)]
+    upper = [_bar(_f(a["metrics"][metric]["hi"]), m) for m, a in zip(means, arms)]
     ax.errorbar(xs, means, yerr=[lower, upper], marker="o", capsize=3, color="tab:blue", label="adapter at α")
     for arm in _prompt_arms(summary):
         stats = arm["metrics"].get(metric)
-        if stats is None or not math.isfinite(stats["mean"]):
+        if stats is None or not math.isfinite(_f(stats["mean"])):
             continue
         color, label = BASELINE_STYLES.get(arm.get("persona") or "none", ("black", arm["name"]))
         ax.axhline(stats["mean"], color=color, linestyle="--", linewidth=1, label=label)
@@ -119,7 +129,7 @@ def nuisance_plot(summary: dict) -> str:
 def _fmt(stats: dict | None) -> str:
     if not stats or stats.get("mean") is None or not math.isfinite(stats["mean"]):
         return "–"
-    return f"{stats['mean']:.3g} [{stats['lo']:.3g}, {stats['hi']:.3g}]"
+    return f"{stats['mean']:.3g} [{_g(stats.get('lo'))}, {_g(stats.get('hi'))}]"
 
 
 def _metric_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
@@ -133,20 +143,25 @@ def _metric_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _g(value: float | None, spec: str = ".3g") -> str:
+    """A number for the report; NaN is stored as null in summary.json, and both read "n/a"."""
+    return "n/a" if value is None or value != value else format(value, spec)
+
+
 def _dose_lines(summary: dict) -> list[str]:
     dose = summary.get("dose_response") or {}
     lines = []
     rho = (dose.get("spearman") or {}).get("rho")
     if rho is not None:
         lines.append(
-            f"Spearman ρ(trait, α) = {rho:.3f} (p = {dose['spearman'].get('p', float('nan')):.2g}, "
+            f"Spearman ρ(trait, α) = {_g(rho, '.3f')} (p = {_g(dose['spearman'].get('p'), '.2g')}, "
             f"n = {dose['spearman'].get('n')})"
         )
     trait = dose.get("trait_slope")
     if trait:
-        lines.append(f"trait: slope {trait['slope']:.3g} per unit α, standardised {trait['std_slope']:.3g}")
+        lines.append(f"trait: slope {_g(trait['slope'])} per unit α, standardised {_g(trait['std_slope'])}")
     for metric, info in (dose.get("slopes") or {}).items():
-        lines.append(f"{metric}: slope {info['slope']:.3g} per unit α, standardised {info['std_slope']:.3g}")
+        lines.append(f"{metric}: slope {_g(info['slope'])} per unit α, standardised {_g(info['std_slope'])}")
     return lines
 
 
@@ -237,8 +252,8 @@ def render_markdown(summary: dict, generations: Sequence[dict]) -> str:
     leak = summary.get("leak") or {}
     if leak:
         lines += [
-            f"Persona-word leak rate: {leak.get('filtered_rate', float('nan')):.3f} with the vocabulary "
-            f"filter, {leak.get('unfiltered_rate', float('nan')):.3f} without it "
+            f"Persona-word leak rate: {_g(leak.get('filtered_rate'), '.3f')} with the vocabulary "
+            f"filter, {_g(leak.get('unfiltered_rate'), '.3f')} without it "
             f"(n = {leak.get('n_unfiltered')}).",
             "",
         ]

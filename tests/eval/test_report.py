@@ -136,3 +136,19 @@ def test_report_renders_with_its_plots_in_headless_chromium(tmp_path):
 
     image = Image.open(shot).convert("L")
     assert len(set(image.getdata())) > 20, "the screenshot is blank"
+
+
+def test_report_renders_a_summary_read_back_from_json_where_nan_became_null(tmp_path):
+    import json
+    import math
+
+    summary, generations = synthetic_sweep()
+    summary["dose_response"]["slopes"]["refusal"] = {"slope": math.nan, "std_slope": math.nan}
+    summary["leak"]["unfiltered_rate"] = math.nan
+    summary["arms"][0]["metrics"]["tokens"] = {"mean": 40.0, "lo": math.nan, "hi": math.nan, "n": 1}
+    (tmp_path / "summary.json").write_text(json.dumps(summary).replace("NaN", "null"))
+    read_back = json.loads((tmp_path / "summary.json").read_text())
+    text = render_markdown(read_back, generations)
+    assert "refusal: slope n/a per unit α, standardised n/a" in text
+    assert "40 [n/a, n/a]" in text and "n/a without it" in text
+    write_report(tmp_path, read_back, generations, TERMS)
