@@ -14,8 +14,12 @@ SMALL_DEMO = {
     "curate": {"force": True},  # a handful of pairs: keep what survives even if most needed rewriting
     "train": {"epochs": 2, "progress": False},
     "calibrate": {"max_prompts": 2, "max_new_tokens": 8},
-    "sweep": {"alphas": [-1.0, 0.0, 1.0], "prompts": {"limit": 4}, "sampling": {"max_new_tokens": 24},
-              "leak_check_prompts": 1},
+    "sweep": {
+        "alphas": [-1.0, 0.0, 1.0],
+        "prompts": {"limit": 4},
+        "sampling": {"max_new_tokens": 24},
+        "leak_check_prompts": 1,
+    },
 }
 
 
