@@ -131,7 +131,8 @@ def test_a_pair_that_fails_the_mirror_test_stops_the_demo_before_generating(tmp_
     )
     result = cli("demo", "--config", config)
     assert result.code != 0
-    assert "mirror test" in result.err and "Traceback" not in result.err
+    assert "mirror test" in result.err and "[negation]" in result.err and "Traceback" not in result.err
+    assert result.err.count("\n") == 1, result.err  # one line
     assert not (tmp_path / "run/pairs").exists()
 
 

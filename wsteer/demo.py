@@ -280,7 +280,7 @@ def run_stage(stage: Stage, book: StageBook, run_dir: Path, force: bool, index: 
 # --------------------------------------------------------------------------------------------- stages
 def _lint(cfg: DemoConfig, paths: DemoPaths) -> str:
     from pairs.generate import resolve_pair
-    from pairs.lint import format_report, lint_pair
+    from pairs.lint import lint_pair
     from wsteer.io import write_json
 
     pair = resolve_pair(cfg.pair)
@@ -288,10 +288,9 @@ def _lint(cfg: DemoConfig, paths: DemoPaths) -> str:
     write_json(paths.run_dir / "lint.json", report.to_dict())
     if report.errors:
         raise WsteerError(
-            f"the persona pair fails the mirror test ({len(report.errors)} error(s)):\n{format_report(report)}",
+            "the persona pair fails the mirror test: " + "; ".join(f"[{f.rule}] {f.message}" for f in report.errors),
             where="pair",
-            fix="mirror the pair (check it with `wsteer pairs lint --pos … --neg …`) or pick one from "
-            "pairs/library/pairs.yaml",
+            fix=f"{report.errors[0].fix}; the full diff: `wsteer pairs lint --pos {pair.pos!r} --neg {pair.neg!r}`",
         )
     return f"{pair.pos!r} / {pair.neg!r}: {len(report.warnings)} warning(s), no errors"
 
