@@ -99,21 +99,6 @@ def kl_and_perplexity(
     return results
 
 
-def kl_to_base(
-    arm_model,
-    arm_context: RowContext,
-    base_model,
-    tokenizer,
-    conversations: Sequence[Messages],
-    prompts: Sequence[str],
-    texts: Sequence[str],
-    batch_size: int = 16,
-) -> list[float]:
-    """Mean per-token KL(arm ‖ base) of each text; NaN for empty texts (see :func:`kl_and_perplexity`)."""
-    scores = kl_and_perplexity(arm_model, arm_context, base_model, tokenizer, conversations, prompts, texts, batch_size)
-    return [s["kl"] for s in scores]
-
-
 def base_scores(
     base_model,
     tokenizer,

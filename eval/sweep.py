@@ -238,6 +238,12 @@ def _generate_missing(
     return len(todo)
 
 
+def is_measured(row: dict, cfg: SweepConfig) -> bool:
+    """Whether a row counts in the arm metrics: generated as the sweep runs it (filtered, or no filter at all),
+    not an unfiltered leak-check row."""
+    return row["filtered"] or cfg.vocabulary.mode == "off"
+
+
 def _score_missing(
     model, tokenizer, cfg: SweepConfig, rows: list[dict], pair: dict, terms: list[str], log: JsonlAppendLog
 ) -> None:
@@ -252,10 +258,10 @@ def _score_missing(
             todo.append(row)
     from tqdm.auto import tqdm
 
-    # Leak-check rows (filter off) only feed the leak rate: text metrics, no model passes.
-    model_scored = [r for r in todo if r["filtered"] or cfg.vocabulary.mode == "off"]
+    # Leak-check rows only feed the leak rate: text metrics, no model passes.
+    model_scored = [r for r in todo if is_measured(r, cfg)]
     for row in todo:
-        if not (row["filtered"] or cfg.vocabulary.mode == "off"):
+        if not is_measured(row, cfg):
             log.append({"key": row["key"], "version": SCORE_VERSION, **text_metrics(row["text"], terms)})
     chunk = cfg.batch_size * 4
     with tqdm(total=len(model_scored), desc="sweep: score", unit="row", disable=not model_scored) as bar:
@@ -338,7 +344,7 @@ def summarize(
     n_prompts: int,
 ) -> dict:
     """The sweep summary the report and the demo read."""
-    filtered = [r for r in rows if r["filtered"] or cfg.vocabulary.mode == "off"]
+    filtered = [r for r in rows if is_measured(r, cfg)]
     arm_dicts = summarize_arms(
         filtered + margin_rows, [dataclasses.asdict(a) for a in arms], ALL_METRICS, seed=cfg.seed
     )

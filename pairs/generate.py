@@ -149,16 +149,7 @@ def resolve_pair(source: PairSource) -> PersonaPair:
             fix="set either pair.file (+ pair.id) or pair.pos and pair.neg",
         )
     if source.file:
-        pairs = load_pairs(source.file)
-        if source.id is None:
-            if len(pairs) != 1:
-                raise ConfigError(
-                    f"{source.file} holds {len(pairs)} pairs; which one?",
-                    where="pair.id",
-                    fix=f"set pair.id to one of: {', '.join(p.id for p in pairs[:20])}",
-                )
-            return pairs[0]
-        return find_by_id(pairs, source.id, "pair", source.file)
+        return find_by_id(load_pairs(source.file), source.id, "pair", source.file)
     if not (source.pos and source.neg and source.pos.strip() and source.neg.strip()):
         raise ConfigError(
             "no persona pair given",
@@ -177,16 +168,7 @@ def resolve_template(source: TemplateSource) -> Template:
             fix="set either template.file (+ template.id) or template.text",
         )
     if source.file:
-        templates = load_templates(source.file)
-        if source.id is None:
-            if len(templates) != 1:
-                raise ConfigError(
-                    f"{source.file} holds {len(templates)} templates; which one?",
-                    where="template.id",
-                    fix=f"set template.id to one of: {', '.join(t.id for t in templates[:20])}",
-                )
-            return templates[0]
-        return find_by_id(templates, source.id, "template", source.file)
+        return find_by_id(load_templates(source.file), source.id, "template", source.file)
     if not source.text:
         raise ConfigError(
             "no template given",

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from wsteer.chat import PERSONA_SLOT
 from wsteer.config import read_yaml
-from wsteer.errors import DataError, WsteerError
+from wsteer.errors import ConfigError, DataError, WsteerError
 from wsteer.io import iter_jsonl
 
 Form = Literal["adjective", "clause"]
@@ -190,10 +190,18 @@ def load_templates(path: str | Path) -> list[Template]:
     return templates
 
 
-def find_by_id(entries: list, entry_id: str, kind: str, source: str | Path) -> Any:
-    """The entry with ``entry_id``; the error lists the ids that exist."""
+def find_by_id(entries: list, entry_id: str | None, kind: str, source: str | Path) -> Any:
+    """The entry with ``entry_id``, or with ``None`` the file's only entry; the errors list the ids that exist."""
+    ids = ", ".join(e.id for e in entries[:20])
+    if entry_id is None:
+        if len(entries) == 1:
+            return entries[0]
+        raise ConfigError(
+            f"{source} holds {len(entries)} {kind}s; which one?",
+            where=f"{kind}.id",
+            fix=f"set {kind}.id to one of: {ids}",
+        )
     for entry in entries:
         if entry.id == entry_id:
             return entry
-    ids = ", ".join(e.id for e in entries[:20])
     raise WsteerError(f"no {kind} with id {entry_id!r} in {source}", where=f"{kind}_id", fix=f"use one of: {ids}")

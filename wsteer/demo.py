@@ -296,12 +296,13 @@ def _lint(cfg: DemoConfig, paths: DemoPaths) -> str:
 
 
 def _generate(configs: dict) -> str:
-    from pairs.generate import generate_pairs
+    from pairs.generate import generate_pairs, make_backend
 
-    result = generate_pairs(configs["generate"])
+    backend = make_backend(configs["generate"])  # one model load for both rounds (same model and batch size)
+    result = generate_pairs(configs["generate"], backend)
     text = f"{result.total} train pairs ({result.written} new) -> {result.out}"
     if configs["heldout_generate"] is not None:
-        held = generate_pairs(configs["heldout_generate"])
+        held = generate_pairs(configs["heldout_generate"], backend)
         text += f"; {held.total} held-out pairs ({held.written} new)"
     return text
 
