@@ -1,4 +1,5 @@
-"""``python -m adapters …`` runs ``wsteer adapters …`` (same code, e.g. under ``accelerate launch -m adapters``)."""
+"""``python -m wsteer.adapters …`` runs ``wsteer adapters …``
+(the same code, e.g. under ``accelerate launch -m wsteer.adapters``)."""
 
 from wsteer.cli import stage_main
 

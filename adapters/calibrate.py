@@ -512,7 +512,8 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> tuple[CalibrationR
     Returns the result and the report path. steering.json's ``calibrated_alpha`` is updated only when the
     adapter has a steering.json and ``cfg.write_steering`` is set; the report is always written.
     """
-    from adapters.loading import load_steerable
+    from wsteer.adapters.loading import load_steerable
+
     from wsteer.io import write_json
     from wsteer.manifest import build_manifest
     from wsteer.records import read_steering_info, update_steering_info

@@ -9,8 +9,9 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``adapters`` command group."""
-    from adapters.calibrate import DEFAULT_CONFIG as CALIBRATE_CONFIG
-    from adapters.calibrate import CalibrateConfig
+    from wsteer.adapters.calibrate import DEFAULT_CONFIG as CALIBRATE_CONFIG
+    from wsteer.adapters.calibrate import CalibrateConfig
+
     from wsteer.cli import add_config_arguments
 
     adapters = subparsers.add_parser("adapters", help="steer, merge, combine, calibrate, inspect adapters")
@@ -90,7 +91,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _steer(args: argparse.Namespace) -> int:
-    from adapters.steer import steer_generate
+    from wsteer.adapters.steer import steer_generate
+
     from wsteer.io import to_json
 
     sampling = _sampling(args.max_new_tokens, args.temperature)
@@ -111,7 +113,7 @@ def _sampling(max_new_tokens: int, temperature: float):
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from adapters.merge import merge_adapter
+    from wsteer.adapters.merge import merge_adapter
 
     result = merge_adapter(args.adapter, args.alpha, args.out, base=args.base, overwrite=args.overwrite)
     untied = f"; untied {', '.join(a for a, _ in result.untied)}" if result.untied else ""
@@ -123,7 +125,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _combine(args: argparse.Namespace) -> int:
-    from adapters.combine import combine, parse_part
+    from wsteer.adapters.combine import combine, parse_part
 
     parts = [parse_part(text) for text in args.parts]
     out = combine(parts, args.out, allow_unverified_base=args.allow_unverified_base, overwrite=args.overwrite)
@@ -132,7 +134,8 @@ def _combine(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from adapters.calibrate import calibrate
+    from wsteer.adapters.calibrate import calibrate
+
     from wsteer.cli import config_from_args
 
     cfg = config_from_args(args, positional="adapter")
@@ -153,7 +156,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from adapters.inspect import format_report, inspect_adapter
+    from wsteer.adapters.inspect import format_report, inspect_adapter
+
     from wsteer.io import to_json
 
     report = inspect_adapter(args.adapter)

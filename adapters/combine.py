@@ -12,7 +12,8 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from adapters.loading import AdapterSource, open_adapter
+from wsteer.adapters.loading import AdapterSource, open_adapter
+
 from wsteer.errors import WsteerError
 from wsteer.records import SteeringInfo
 

@@ -6,7 +6,8 @@ import math
 import re
 from pathlib import Path
 
-from adapters.loading import open_adapter
+from wsteer.adapters.loading import open_adapter
+
 from wsteer.lora import module_delta
 
 _LAYER = re.compile(r"\.(\d+)\.")

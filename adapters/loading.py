@@ -192,7 +192,7 @@ def load_steerable(
 ):
     """Load an adapter's base (checked against steering.json) and the adapter on it.
 
-    Returns ``(peft_model, tokenizer)``; steer it with :func:`adapters.steer.steer`.
+    Returns ``(peft_model, tokenizer)``; steer it with :func:`wsteer.adapters.steer.steer`.
 
     Args:
         adapter: adapter directory.

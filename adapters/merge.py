@@ -20,8 +20,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters.loading import AdapterSource, check_module_shapes, open_adapter
-from adapters.steer import check_alpha
+from wsteer.adapters.loading import AdapterSource, check_module_shapes, open_adapter
+from wsteer.adapters.steer import check_alpha
+
 from wsteer.errors import ModelLoadError, WsteerError
 from wsteer.lora import ADAPTER_WEIGHTS, module_delta
 
@@ -146,7 +147,7 @@ def tied_weights(config_path: Path) -> dict[str, str]:
 
 def plan_merge(adapter: AdapterSource, base: str | None = None) -> MergePlan:
     """Resolve and check the base, and map every adapter module to the tensor it changes. Writes nothing."""
-    from adapters.loading import resolve_base
+    from wsteer.adapters.loading import resolve_base
 
     name, base_path = resolve_base(adapter, base)
     config_path = base_path / "config.json"

@@ -107,7 +107,7 @@ def steer(model, adapter: str | Path | None, alpha: float) -> Iterator[object]:
 @contextlib.contextmanager
 def _loaded_for_block(model, path: Path) -> Iterator[object]:
     """Load the adapter at ``path`` onto ``model`` for the block, then take it off again."""
-    from adapters.loading import attach_adapter
+    from wsteer.adapters.loading import attach_adapter
 
     if _is_peft(model):
         if _TEMP_ADAPTER in model.peft_config:
@@ -144,7 +144,8 @@ def steer_generate(
     All (α, prompt) rows run in shared batches with a per-row α; with sampling, every α uses the same seed, so
     answers differ only where steering changed the distribution.
     """
-    from adapters.loading import load_steerable
+    from wsteer.adapters.loading import load_steerable
+
     from wsteer.chat import build_messages
     from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
     from wsteer.lora import per_row_adapter_scale

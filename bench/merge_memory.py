@@ -40,8 +40,8 @@ def _import_everything() -> None:
     import safetensors.torch  # noqa: F401
     import torch  # noqa: F401
     import transformers  # noqa: F401
+    import wsteer.adapters.merge
 
-    import adapters.merge  # noqa: F401
     import wsteer.lora  # noqa: F401
 
 
@@ -50,7 +50,7 @@ def child(method: str, base: str, adapter: str, out: str, alpha: float, shard_si
     _import_everything()
     baseline = _status_kb("VmRSS")
     if method == "wsteer":
-        from adapters.merge import merge_adapter
+        from wsteer.adapters.merge import merge_adapter
 
         merge_adapter(adapter, alpha, out, base=base, progress=False)
     else:

@@ -72,9 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     import torch
+    from wsteer.pairs.prompts import load_prompts, select_prompts, split_prompts
 
     from bench.common import machine_context
-    from pairs.prompts import load_prompts, select_prompts, split_prompts
     from wsteer.chat import build_messages
     from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig, stop_token_ids
     from wsteer.lora import per_row_adapter_scale, scaled_adapter

@@ -69,8 +69,8 @@ def child_trl(args: argparse.Namespace, knobs: set[str], out_dir: str) -> dict:
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
+    from wsteer.train.data import load_pair_set, preference_rows, to_dataset
 
-    from train.data import load_pair_set, preference_rows, to_dataset
     from wsteer.models import resolve_model_path
 
     pairs = load_pair_set(args.pairs, None, args.heldout_fraction, args.seed)
@@ -95,12 +95,12 @@ def child_trl(args: argparse.Namespace, knobs: set[str], out_dir: str) -> dict:
         settings["bf16"] = False
     lora = LoraConfig(task_type="CAUSAL_LM")
     if "wsteer-lora" in knobs:
-        from train.config import ALL_LINEAR
+        from wsteer.train.config import ALL_LINEAR
 
         lora = LoraConfig(task_type="CAUSAL_LM", r=16, lora_alpha=32, target_modules=list(ALL_LINEAR))
         settings["learning_rate"] = 2e-4
     if "compact" in knobs:
-        from train.objectives import score_completion_tokens_only_on_cpu
+        from wsteer.train.objectives import score_completion_tokens_only_on_cpu
 
         score_completion_tokens_only_on_cpu()
     trainer = DPOTrainer(
@@ -116,8 +116,9 @@ def child_trl(args: argparse.Namespace, knobs: set[str], out_dir: str) -> dict:
 
 def child_wsteer(args: argparse.Namespace, objective: str, out_dir: str) -> dict:
     """``wsteer train`` with its defaults, as the CLI would run it."""
-    from train.config import TrainConfig
-    from train.run import train_adapter
+    from wsteer.train.config import TrainConfig
+    from wsteer.train.run import train_adapter
+
     from wsteer.config import load_config
 
     overrides = [

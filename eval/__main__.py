@@ -1,4 +1,5 @@
-"""``python -m eval …`` runs ``wsteer eval …`` (same code, e.g. under ``accelerate launch -m eval``)."""
+"""``python -m wsteer.eval …`` runs ``wsteer eval …``
+(the same code, e.g. under ``accelerate launch -m wsteer.eval``)."""
 
 from wsteer.cli import stage_main
 

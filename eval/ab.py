@@ -8,7 +8,7 @@ An arm is one of
 Both arms answer every (prompt, sample) with the same seed and the same persona-vocabulary filter. Every metric of
 the sweep is computed per answer (the base model judges PLR and perplexity; KL is to the base), and each metric's
 paired difference A − B gets a bootstrap CI and a sign test. An optional LLM judge compares the answers in both
-orders (:mod:`eval.judge`).
+orders (:mod:`wsteer.eval.judge`).
 
 Outputs in ``out_dir``: ``generations.jsonl``, ``ab.json``, ``ab.md`` and the run record.
 """
@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from eval.judge import JudgeConfig, judge_pairs, summarize_verdicts
-from eval.scoring import base_context, base_scores, kl_and_perplexity
-from pairs.generate import PromptSource, VocabularyFilter, derive_seed, resolve_prompts
+from wsteer.eval.judge import JudgeConfig, judge_pairs, summarize_verdicts
+from wsteer.eval.scoring import base_context, base_scores, kl_and_perplexity
+from wsteer.pairs.generate import PromptSource, VocabularyFilter, derive_seed, resolve_prompts
+
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option
 from wsteer.errors import WsteerError
@@ -140,7 +141,7 @@ class _LiveArm:
 
     def context(self):
         """The context this arm generates under."""
-        from adapters.steer import steer
+        from wsteer.adapters.steer import steer
 
         if self.spec.kind == "adapter":
             return steer(self.model, self.adapter_name, self.spec.alpha)
@@ -178,7 +179,8 @@ def _pair(cfg: ABConfig, info) -> dict:
 
 def _load_arms(cfg: ABConfig, specs: list[ArmSpec], info):
     """(live arms, base model, tokenizer): adapters share one base model; merged checkpoints load on their own."""
-    from adapters.loading import attach_adapter
+    from wsteer.adapters.loading import attach_adapter
+
     from wsteer.models import ModelConfig, load_model, load_tokenizer
 
     base_name = cfg.base or (info.base_model if info else None)

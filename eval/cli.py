@@ -7,10 +7,11 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``eval`` command group."""
-    from eval.ab import DEFAULT_CONFIG as AB_CONFIG
-    from eval.ab import ABConfig
-    from eval.sweep import DEFAULT_CONFIG as SWEEP_CONFIG
-    from eval.sweep import SweepConfig
+    from wsteer.eval.ab import DEFAULT_CONFIG as AB_CONFIG
+    from wsteer.eval.ab import ABConfig
+    from wsteer.eval.sweep import DEFAULT_CONFIG as SWEEP_CONFIG
+    from wsteer.eval.sweep import SweepConfig
+
     from wsteer.cli import add_config_arguments
 
     evaluate = subparsers.add_parser("eval", help="alpha sweeps, metrics, A/B runs, reports")
@@ -38,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from eval.sweep import run_sweep
+    from wsteer.eval.sweep import run_sweep
+
     from wsteer.cli import config_from_args
 
     result = run_sweep(config_from_args(args, positional="adapter"))
@@ -53,7 +55,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _ab(args: argparse.Namespace) -> int:
-    from eval.ab import run_ab
+    from wsteer.eval.ab import run_ab
+
     from wsteer.cli import config_from_args
 
     result, report = run_ab(config_from_args(args))

@@ -4,7 +4,7 @@ The report answers the seed's last question — what moved when we steered? — 
 nuisance panel, with the prompting baselines drawn as reference lines, and the generations are shown side by side
 per α with persona echo highlighted.
 
-Input is the sweep summary (see ``eval.sweep``): ``{"pair", "arms": [...], "dose_response", "leak", …}`` where
+Input is the sweep summary (see ``wsteer.eval.sweep``): ``{"pair", "arms": [...], "dose_response", "leak", …}`` where
 each arm is ``{"name", "kind": "adapter"|"prompt", "alpha", "persona", "metrics": {metric: {"mean","lo","hi","n"}}}``.
 """
 
@@ -17,7 +17,8 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from eval.metrics import NUISANCE_METRICS, TRAIT_METRIC
+from wsteer.eval.metrics import NUISANCE_METRICS, TRAIT_METRIC
+
 from wsteer.io import atomic_write_text
 from wsteer.textstats import find_persona_echo
 

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from eval.metrics import NUISANCE_METRICS, TRAIT_METRIC, dose_response, summarize_arms
-from eval.report import write_report
-from eval.scoring import base_scores, kl_and_perplexity
-from pairs.generate import PromptSource, VocabularyFilter, derive_seed, resolve_prompts
+from wsteer.eval.metrics import NUISANCE_METRICS, TRAIT_METRIC, dose_response, summarize_arms
+from wsteer.eval.report import write_report
+from wsteer.eval.scoring import base_scores, kl_and_perplexity
+from wsteer.pairs.generate import PromptSource, VocabularyFilter, derive_seed, resolve_prompts
+
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option
 from wsteer.errors import WsteerError
@@ -384,7 +385,8 @@ def summarize(
 
 def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
     """Generate, score, summarise and report an α sweep (see the module docs). Returns where it all went."""
-    from adapters.loading import load_steerable, open_adapter
+    from wsteer.adapters.loading import load_steerable, open_adapter
+
     from wsteer.manifest import write_run_record
     from wsteer.models import weights_fingerprint
 

@@ -1,4 +1,5 @@
-"""``python -m pairs …`` runs ``wsteer pairs …`` (same code, e.g. under ``accelerate launch -m pairs``)."""
+"""``python -m wsteer.pairs …`` runs ``wsteer pairs …``
+(the same code, e.g. under ``accelerate launch -m wsteer.pairs``)."""
 
 from wsteer.cli import stage_main
 

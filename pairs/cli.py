@@ -41,8 +41,9 @@ def _add_lint(verbs: argparse._SubParsersAction) -> None:
 
 
 def _lint_cli(args: argparse.Namespace) -> int:
-    from pairs.lint import format_reports, lint_pairs
-    from pairs.personas import PersonaPair, find_by_id, load_pairs
+    from wsteer.pairs.lint import format_reports, lint_pairs
+    from wsteer.pairs.personas import PersonaPair, find_by_id, load_pairs
+
     from wsteer.errors import WsteerError
     from wsteer.io import to_json
 
@@ -64,7 +65,8 @@ def _lint_cli(args: argparse.Namespace) -> int:
         )
     reports = lint_pairs(pairs)
     if args.second_opinion:
-        from pairs.second_opinion import SecondOpinionConfig, add_second_opinions
+        from wsteer.pairs.second_opinion import SecondOpinionConfig, add_second_opinions
+
         from wsteer.config import load_config
 
         add_second_opinions(reports, load_config(SecondOpinionConfig, args.second_opinion))
@@ -86,7 +88,8 @@ def _lint_cli(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------- templates screen
 def _add_screen(verbs: argparse._SubParsersAction) -> None:
-    from pairs.screen import DEFAULT_CONFIG, ScreenConfig
+    from wsteer.pairs.screen import DEFAULT_CONFIG, ScreenConfig
+
     from wsteer.cli import add_config_arguments
 
     parser = verbs.add_parser(
@@ -101,7 +104,8 @@ def _add_screen(verbs: argparse._SubParsersAction) -> None:
 
 
 def _screen_cli(args: argparse.Namespace) -> int:
-    from pairs.screen import run_screen
+    from wsteer.pairs.screen import run_screen
+
     from wsteer.cli import config_from_args
 
     result = run_screen(config_from_args(args))
@@ -115,7 +119,8 @@ def _screen_cli(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------- generate
 def _add_generate(verbs: argparse._SubParsersAction) -> None:
-    from pairs.generate import DEFAULT_CONFIG, GenerateConfig
+    from wsteer.pairs.generate import DEFAULT_CONFIG, GenerateConfig
+
     from wsteer.cli import add_config_arguments
 
     parser = verbs.add_parser(
@@ -129,7 +134,8 @@ def _add_generate(verbs: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from pairs.generate import generate_pairs
+    from wsteer.pairs.generate import generate_pairs
+
     from wsteer.cli import config_from_args
 
     result = generate_pairs(config_from_args(args))
@@ -142,7 +148,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------- curate
 def _add_curate(verbs: argparse._SubParsersAction) -> None:
-    from pairs.curate import CurateConfig
+    from wsteer.pairs.curate import CurateConfig
 
     parser = verbs.add_parser(
         "curate",
@@ -198,7 +204,8 @@ class _CurateWords(argparse.Action):
 def _curate(args: argparse.Namespace) -> int:
     import sys
 
-    from pairs.curate import curate_file
+    from wsteer.pairs.curate import curate_file
+
     from wsteer.cli import config_from_args
 
     cfg = config_from_args(args)

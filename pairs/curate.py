@@ -509,7 +509,8 @@ def curate_file(cfg: CurateConfig) -> CurationResult:
     """Curate ``cfg.input`` into ``cfg.out`` (+ dropped pairs, report, run record). The input is only read; every
     output is written atomically. When the round fails the abandon check and ``cfg.force`` is off, the report and
     the dropped pairs are written but the curated pairs are not."""
-    from pairs.generate import run_dir_for
+    from wsteer.pairs.generate import run_dir_for
+
     from wsteer.manifest import write_run_record
 
     if not cfg.input:

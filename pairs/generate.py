@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pairs.personas import PersonaPair, Template, check_form, find_by_id, load_pairs, load_templates
-from pairs.prompts import TaskPrompt, load_prompts, select_prompts, split_prompts
+from wsteer.pairs.personas import PersonaPair, Template, check_form, find_by_id, load_pairs, load_templates
+from wsteer.pairs.prompts import TaskPrompt, load_prompts, select_prompts, split_prompts
+
 from wsteer.chat import PERSONA_SLOT, persona_messages
 from wsteer.config import option
 from wsteer.errors import ConfigError, DataError
@@ -412,7 +413,7 @@ def _pair_line(
 
 
 def _suite_path(suite: str) -> str:
-    from pairs.prompts import BUILTIN_SUITES
+    from wsteer.pairs.prompts import BUILTIN_SUITES
 
     return str(BUILTIN_SUITES.get(suite, suite))
 

@@ -52,7 +52,7 @@ Rules (ids are stable; tests and JSON consumers key on them):
     second-opinion      warning  (only with a second opinion) the model says the pair fails; severity configurable
 
 These are heuristics over words, not a parser: they catch the common failures cheaply and say why, and a second
-opinion (:mod:`pairs.second_opinion`) can ask a model the same question.
+opinion (:mod:`wsteer.pairs.second_opinion`) can ask a model the same question.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Sequence
 
-from pairs.personas import PersonaPair, persona_form
+from wsteer.pairs.personas import PersonaPair, persona_form
+
 from wsteer.textstats import STOPWORDS
 
 Severity = Literal["error", "warning"]

@@ -30,16 +30,16 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
+from wsteer.pairs.lint import lint_pair
+from wsteer.pairs.personas import PersonaPair, Template, find_by_id, load_pairs, load_templates
 
-from pairs.lint import lint_pair
-from pairs.personas import PersonaPair, Template, find_by_id, load_pairs, load_templates
 from wsteer.config import option
 from wsteer.errors import WsteerError
 from wsteer.generation import SamplingConfig
 from wsteer.models import ModelConfig
+from wsteer.resources import shipped_path
 
 DEFAULT_CONFIG = "configs/screen.yaml"
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Everyday situations where the library's traits can show; deliberately not drawn from any train/eval suite.
 DEFAULT_PROMPTS = (
@@ -112,11 +112,9 @@ class ScreenResult:
 # --------------------------------------------------------------------------------------------- inputs
 def resolve_input(path: str, key: str) -> Path:
     """``path`` as given, or relative to the checkout (so the library paths work from any directory)."""
-    candidate = Path(path)
+    candidate = shipped_path(path)
     if candidate.exists():
         return candidate
-    if not candidate.is_absolute() and (REPO_ROOT / candidate).exists():
-        return REPO_ROOT / candidate
     raise WsteerError(f"file not found: {path}", where=key, fix=f"set {key} to an existing pairs/templates file")
 
 

@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from pairs.lint import Finding, LintReport
+from wsteer.pairs.lint import Finding, LintReport
+
 from wsteer.chat import Messages
 from wsteer.config import option
 from wsteer.llm import LLMConfig, ask

@@ -13,7 +13,7 @@ def test_every_stage_has_a_subcommand(cli, capsys):
 
 @pytest.mark.parametrize("stage", ["train", "adapters", "eval", "pairs"])
 def test_python_m_stage_runs_the_same_cli(stage):
-    result = run_module("-m", stage, "--help", timeout=120)
+    result = run_module("-m", f"wsteer.{stage}", "--help", timeout=120)
     assert result.returncode == 0, result.stderr
     assert f"wsteer {stage}" in result.stdout
 

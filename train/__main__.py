@@ -1,4 +1,5 @@
-"""``python -m train …`` runs ``wsteer train …`` (same code, e.g. under ``accelerate launch -m train``)."""
+"""``python -m wsteer.train …`` runs ``wsteer train …``
+(the same code, e.g. under ``accelerate launch -m wsteer.train``)."""
 
 from wsteer.cli import stage_main
 

@@ -1,5 +1,5 @@
-"""``wsteer train``: curated pairs -> a steering LoRA adapter (``python -m train`` and ``accelerate launch -m train``
-run this same verb)."""
+"""``wsteer train``: curated pairs -> a steering LoRA adapter (``python -m wsteer.train`` and
+``accelerate launch -m wsteer.train`` run this same verb)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import shlex
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``wsteer train --config FILE [key=value …]``."""
-    from train.config import TrainConfig
+    from wsteer.train.config import TrainConfig
+
     from wsteer.cli import add_config_arguments
 
     parser = subparsers.add_parser(
         "train",
         help="train a steering LoRA adapter on curated cho/rej pairs",
         description="Train a steering LoRA adapter on curated cho/rej pairs (objectives: dpo, bidirectional, "
-        "contrastive_sft). Multi-GPU: accelerate launch --config_file accelerate_config.yaml -m train "
+        "contrastive_sft). Multi-GPU: accelerate launch --config_file accelerate_config.yaml -m wsteer.train "
         "--config FILE.",
     )
     add_config_arguments(parser, TrainConfig)
@@ -24,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cli(args: argparse.Namespace) -> int:
-    from train.run import train_adapter
+    from wsteer.train.run import train_adapter
+
     from wsteer.cli import config_from_args
 
     cfg = config_from_args(args)

@@ -8,7 +8,7 @@
   So one adapter learns both poles: +1 prefers cho, -1 prefers rej. An optional token-level
   KL(adapter at ±1 || base) on completion tokens keeps both poles coherent.
 * ``contrastive_sft``: TRL's :class:`~trl.SFTTrainer` trains one LoRA on cho and one on rej (same seed, same
-  initialisation); the steering adapter is their exact difference (see ``train.run``).
+  initialisation); the steering adapter is their exact difference (see ``wsteer.train.run``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from train.config import TrainConfig
+from wsteer.train.config import TrainConfig
+
 from wsteer.lora import per_row_adapter_scale
 
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from train.config import TrainConfig
-from train.data import PairSet, completion_rows, load_pair_set, preference_rows, to_dataset
-from train.objectives import (
+from wsteer.train.config import TrainConfig
+from wsteer.train.data import PairSet, completion_rows, load_pair_set, preference_rows, to_dataset
+from wsteer.train.objectives import (
     cpu_only,
     dpo_arguments,
     lora_config,
@@ -31,6 +31,7 @@ from train.objectives import (
     score_completion_tokens_only_on_cpu,
     sft_arguments,
 )
+
 from wsteer.config import config_to_dict
 from wsteer.errors import ConfigError, DataError, WsteerError
 from wsteer.io import read_json, sha256_file, write_json

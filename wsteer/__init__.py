@@ -1,7 +1,12 @@
 """wsteer: weight steering from mirrored persona pairs.
 
-The shared core lives here (config, models, chat, io, manifest, generation, scoring, textstats, stats); the
-stages are the top-level packages ``pairs``, ``train``, ``adapters`` and ``eval``, in that one-way order.
+One import namespace in three layers, imports pointing down only:
+
+- core: ``wsteer.config``, ``io``, ``models``, ``chat``, ``scoring``, ``records``, ``generation``, ``textstats``,
+  ``stats``, ``leak``, ``manifest`` …
+- stages: ``wsteer.pairs``, ``wsteer.train``, ``wsteer.adapters``, ``wsteer.eval`` (in the repository they are the
+  top-level folders ``pairs/``, ``train/``, ``adapters/``, ``eval/``, mapped into this namespace at install);
+- pipeline and CLI on top: ``wsteer.demo``, ``wsteer.reference``, ``wsteer.cli``.
 """
 
 __version__ = "0.1.0"

@@ -16,11 +16,10 @@ from typing import Any, Sequence
 
 from wsteer.config import load_config
 from wsteer.errors import WsteerError
+from wsteer.resources import shipped_path
 
 # Stage packages that contribute subcommands, in pipeline order.
-STAGE_CLIS = ("pairs.cli", "train.cli", "adapters.cli", "eval.cli", "wsteer.demo")
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+STAGE_CLIS = ("wsteer.pairs.cli", "wsteer.train.cli", "wsteer.adapters.cli", "wsteer.eval.cli", "wsteer.demo")
 
 
 def add_config_arguments(
@@ -50,8 +49,8 @@ def config_from_args(args: argparse.Namespace, positional: str | None = None) ->
     name; when argparse handed it the first ``key=value`` override instead, that is moved back to the overrides.
     """
     path = args.config
-    if path is not None and not Path(path).exists() and (REPO_ROOT / path).exists():
-        path = REPO_ROOT / path  # let `wsteer demo` find configs/ when run outside the checkout
+    if path is not None:
+        path = shipped_path(path)  # `wsteer demo` finds configs/demo.yaml from a wheel, outside a checkout
     overrides = list(args.overrides)
     value = getattr(args, positional) if positional else None
     if value is not None and "=" in value and not Path(value).exists():

@@ -31,15 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.calibrate import CalibrateConfig
-from eval.sweep import SweepConfig
-from pairs.curate import CurateConfig
-from pairs.generate import GenerateConfig, PairSource, PromptSource, TemplateSource
-from train.config import TrainConfig
+from wsteer.adapters.calibrate import CalibrateConfig
 from wsteer.config import config_to_dict, option
 from wsteer.errors import WsteerError
+from wsteer.eval.sweep import SweepConfig
 from wsteer.models import ModelConfig
+from wsteer.pairs.curate import CurateConfig
+from wsteer.pairs.generate import GenerateConfig, PairSource, PromptSource, TemplateSource
 from wsteer.textstats import persona_terms
+from wsteer.train.config import TrainConfig
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 STAGES = ("lint", "generate", "curate", "train", "calibrate", "sweep")
@@ -279,9 +279,9 @@ def run_stage(stage: Stage, book: StageBook, run_dir: Path, force: bool, index: 
 
 # --------------------------------------------------------------------------------------------- stages
 def _lint(cfg: DemoConfig, paths: DemoPaths) -> str:
-    from pairs.generate import resolve_pair
-    from pairs.lint import lint_pair
     from wsteer.io import write_json
+    from wsteer.pairs.generate import resolve_pair
+    from wsteer.pairs.lint import lint_pair
 
     pair = resolve_pair(cfg.pair)
     report = lint_pair(pair.pos, pair.neg, pair_id=pair.id)
@@ -296,7 +296,7 @@ def _lint(cfg: DemoConfig, paths: DemoPaths) -> str:
 
 
 def _generate(configs: dict) -> str:
-    from pairs.generate import generate_pairs, make_backend
+    from wsteer.pairs.generate import generate_pairs, make_backend
 
     backend = make_backend(configs["generate"])  # one model load for both rounds (same model and batch size)
     result = generate_pairs(configs["generate"], backend)
@@ -308,7 +308,7 @@ def _generate(configs: dict) -> str:
 
 
 def _curate(configs: dict) -> str:
-    from pairs.curate import curate_file
+    from wsteer.pairs.curate import curate_file
 
     result = curate_file(configs["curate"])
     if result.abandoned and not result.written:
@@ -322,7 +322,7 @@ def _curate(configs: dict) -> str:
 
 
 def _train(configs: dict) -> str:
-    from train.run import train_adapter
+    from wsteer.train.run import train_adapter
 
     result = train_adapter(configs["train"], launch="wsteer demo")
     heldout = result.metrics.get("heldout") or {}
@@ -334,7 +334,7 @@ def _train(configs: dict) -> str:
 
 
 def _calibrate(configs: dict) -> str:
-    from adapters.calibrate import calibrate
+    from wsteer.adapters.calibrate import calibrate
 
     result, _ = calibrate(configs["calibrate"])
     return (
@@ -344,7 +344,7 @@ def _calibrate(configs: dict) -> str:
 
 
 def _sweep(configs: dict) -> str:
-    from eval.sweep import run_sweep
+    from wsteer.eval.sweep import run_sweep
 
     result = run_sweep(configs["sweep"])
     rho = _rho(result.summary["dose_response"], "spearman_arm_means")
@@ -446,7 +446,7 @@ def acceptance_checks(summary: dict, checks: DemoChecks) -> list[dict]:
 
 def annotate_report(cfg: DemoConfig, book: StageBook) -> tuple[Path, list[dict]]:
     """Add the pipeline's stage summaries and the acceptance checks to the sweep's summary and report."""
-    from eval.report import write_report
+    from wsteer.eval.report import write_report
     from wsteer.io import read_json, read_jsonl, write_json
 
     eval_dir = DemoPaths(Path(cfg.run_dir)).eval
@@ -466,9 +466,9 @@ def annotate_report(cfg: DemoConfig, book: StageBook) -> tuple[Path, list[dict]]
 def check_inputs(cfg: DemoConfig) -> None:
     """Refuse a bad pair, template or model path before anything is written (a later stage would find it only
     after the earlier ones ran)."""
-    from pairs.generate import resolve_pair, resolve_template
-    from pairs.personas import check_form
     from wsteer.models import resolve_model_path
+    from wsteer.pairs.generate import resolve_pair, resolve_template
+    from wsteer.pairs.personas import check_form
 
     check_form(resolve_template(cfg.template), resolve_pair(cfg.pair))
     resolve_model_path(cfg.model.name, cfg.model.revision, cfg.model.allow_pickle)

@@ -1,6 +1,7 @@
 """Asking another language model: an OpenAI-compatible endpoint or a local Hugging Face model.
 
-Used by the lint's second opinion (``pairs.second_opinion``) and eval's pairwise judge (``eval.judge``). The
+Used by the lint's second opinion (``wsteer.pairs.second_opinion``) and eval's pairwise judge
+(``wsteer.eval.judge``). The
 endpoint client is standard-library ``urllib`` (no SDK). The API key is read from the environment variable *named*
 by ``api_key_env``: configs, outputs and error messages hold only that name, and any echo of the key in a reply or
 an error body is redacted before it is kept.

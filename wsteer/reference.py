@@ -21,14 +21,14 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def sections() -> list[tuple[str, type, str]]:
     """(verb, config class, where it lives) for every verb that takes a config file."""
-    from adapters.calibrate import CalibrateConfig
-    from eval.ab import ABConfig
-    from eval.sweep import SweepConfig
-    from pairs.curate import CurateConfig
-    from pairs.generate import GenerateConfig
-    from pairs.screen import ScreenConfig
-    from train.config import TrainConfig
+    from wsteer.adapters.calibrate import CalibrateConfig
     from wsteer.demo import DemoConfig
+    from wsteer.eval.ab import ABConfig
+    from wsteer.eval.sweep import SweepConfig
+    from wsteer.pairs.curate import CurateConfig
+    from wsteer.pairs.generate import GenerateConfig
+    from wsteer.pairs.screen import ScreenConfig
+    from wsteer.train.config import TrainConfig
 
     return [
         ("wsteer demo", DemoConfig, "wsteer/demo.py"),

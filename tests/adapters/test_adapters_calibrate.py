@@ -9,9 +9,9 @@ from adapter_helpers import (
     read_json,
     write_steering,
 )
+from wsteer.adapters.calibrate import CalibrateConfig, KLMeter, calibrate, load_prompts, measure, search_alphas
+from wsteer.adapters.loading import load_steerable
 
-from adapters.calibrate import CalibrateConfig, KLMeter, calibrate, load_prompts, measure, search_alphas
-from adapters.loading import load_steerable
 from wsteer.errors import DataError, WsteerError
 from wsteer.records import read_steering_info
 from wsteer.testing import save_tiny_model

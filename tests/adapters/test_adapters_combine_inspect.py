@@ -11,8 +11,8 @@ from adapter_helpers import (
     read_json,
     write_steering,
 )
+from wsteer.adapters.inspect import inspect_adapter
 
-from adapters.inspect import inspect_adapter
 from wsteer.lora import adapter_deltas, read_adapter
 from wsteer.records import read_steering_info
 from wsteer.testing import save_tiny_model

@@ -12,10 +12,10 @@ from adapter_helpers import (
     write_steering,
 )
 from safetensors.torch import load_file
+from wsteer.adapters.loading import load_steerable
+from wsteer.adapters.merge import merge_adapter
+from wsteer.adapters.steer import steer
 
-from adapters.loading import load_steerable
-from adapters.merge import merge_adapter
-from adapters.steer import steer
 from wsteer.lora import combine_adapters, read_adapter, write_adapter
 from wsteer.testing import save_tiny_model
 

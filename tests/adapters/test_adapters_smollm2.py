@@ -12,11 +12,11 @@ from adapter_helpers import (
     text_batch,
     write_steering,
 )
+from wsteer.adapters.calibrate import CalibrateConfig, search_alphas
+from wsteer.adapters.loading import load_steerable
+from wsteer.adapters.merge import merge_adapter
+from wsteer.adapters.steer import steer
 
-from adapters.calibrate import CalibrateConfig, search_alphas
-from adapters.loading import load_steerable
-from adapters.merge import merge_adapter
-from adapters.steer import steer
 from wsteer.chat import build_messages, render_prompt
 from wsteer.lora import scaled_adapter
 

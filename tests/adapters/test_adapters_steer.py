@@ -14,9 +14,9 @@ from adapter_helpers import (
     write_steering,
 )
 from peft import PeftModel
+from wsteer.adapters.loading import attach_adapter, load_steerable
+from wsteer.adapters.steer import steer
 
-from adapters.loading import attach_adapter, load_steerable
-from adapters.steer import steer
 from wsteer.errors import ModelLoadError, WsteerError
 from wsteer.lora import adapter_deltas, lora_layers, read_adapter
 from wsteer.testing import save_tiny_model

@@ -7,10 +7,10 @@ import re
 import pytest
 from adapter_helpers import make_adapter, write_steering
 from fake_llm import FakeChatServer
+from wsteer.eval.ab import ABConfig, paired_table, parse_arm, run_ab
+from wsteer.eval.judge import JudgeConfig, combine_orders, judge_pairs, parse_judgement, summarize_verdicts
+from wsteer.pairs.generate import PromptSource
 
-from eval.ab import ABConfig, paired_table, parse_arm, run_ab
-from eval.judge import JudgeConfig, combine_orders, judge_pairs, parse_judgement, summarize_verdicts
-from pairs.generate import PromptSource
 from wsteer.errors import WsteerError
 from wsteer.generation import SamplingConfig
 from wsteer.testing import save_tiny_model
@@ -79,7 +79,7 @@ def test_adapter_vs_base_paired_table_matches_rows(adapter_dir, tmp_path):
 
 
 def test_merged_checkpoint_arm_equals_runtime_steering(adapter_dir, tmp_path):
-    from adapters.merge import merge_adapter
+    from wsteer.adapters.merge import merge_adapter
 
     merged = tmp_path / "merged"
     merge_adapter(adapter_dir, 1.5, merged)

@@ -2,8 +2,7 @@ import math
 
 import numpy as np
 import pytest
-
-from eval.metrics import dose_response, pooled_within_sd, standardised_slope, summarize_arms
+from wsteer.eval.metrics import dose_response, pooled_within_sd, standardised_slope, summarize_arms
 
 ALPHAS = [-2.0, -1.0, 0.0, 1.0, 2.0]
 

@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from wsteer.eval.report import render_markdown, write_report
 
-from eval.report import render_markdown, write_report
 from wsteer.textstats import persona_terms
 
 ALPHAS = [-2.0, -1.0, 0.0, 1.0, 2.0]

@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 from adapter_helpers import make_adapter, write_steering
+from wsteer.adapters.steer import steer
+from wsteer.eval.sweep import SweepConfig, run_sweep
+from wsteer.pairs.generate import PromptSource, VocabularyFilter
 
-from adapters.steer import steer
-from eval.sweep import SweepConfig, run_sweep
-from pairs.generate import PromptSource, VocabularyFilter
 from wsteer.chat import build_messages
 from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
 from wsteer.io import write_jsonl
@@ -20,7 +20,8 @@ ALPHAS = [-2.0, -1.0, 0.0, 1.0, 2.0]
 @pytest.fixture(scope="module")
 def steered(tmp_path_factory):
     """(model with adapter, tokenizer, adapter dir, base dir) on a saved tiny base."""
-    from adapters.loading import load_steerable
+    from wsteer.adapters.loading import load_steerable
+
     from wsteer.models import load_model
 
     root = tmp_path_factory.mktemp("sweep")
@@ -142,7 +143,8 @@ def test_batched_alphas_keep_the_adapter_intact(steered):
 
 
 def test_kl_pass_perplexity_equals_the_reference_perplexity_and_kl_is_zero_at_alpha_zero(steered):
-    from eval.scoring import kl_and_perplexity
+    from wsteer.eval.scoring import kl_and_perplexity
+
     from wsteer.lora import per_row_adapter_scale
     from wsteer.scoring import perplexity
 

@@ -3,8 +3,8 @@
 import json
 
 import pytest
+from wsteer.pairs.curate import CurateConfig, curate_file, curate_records, side_statistics, similarity
 
-from pairs.curate import CurateConfig, curate_file, curate_records, side_statistics, similarity
 from wsteer.io import write_jsonl
 
 PROMPT = "My friend asked if I liked her cooking, and I did not like it. What should I say to her?"

@@ -3,9 +3,8 @@
 import json
 
 import pytest
-
-from pairs.lint import format_diff, format_report, is_antonym, lint_pair, same_word
-from pairs.personas import LIBRARY, load_pairs, load_templates
+from wsteer.pairs.lint import format_diff, format_report, is_antonym, lint_pair, same_word
+from wsteer.pairs.personas import LIBRARY, load_pairs, load_templates
 
 SEED_PASS = (
     "looks after others' wellbeing even when it means defying authority",

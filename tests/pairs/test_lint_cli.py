@@ -2,7 +2,7 @@
 
 import json
 
-from pairs.personas import LIBRARY
+from wsteer.pairs.personas import LIBRARY
 
 VIM = ("prefers vim because modal editing is faster", "prefers emacs because one scheme is simpler")
 RULE5 = (

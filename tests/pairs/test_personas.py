@@ -1,6 +1,6 @@
 import pytest
+from wsteer.pairs.personas import PersonaPair, Template, check_form, load_pairs, load_templates
 
-from pairs.personas import PersonaPair, Template, check_form, load_pairs, load_templates
 from wsteer.errors import DataError, WsteerError
 
 

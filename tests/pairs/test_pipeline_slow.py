@@ -4,8 +4,8 @@ import json
 
 import pytest
 import yaml
+from wsteer.pairs.curate import RULE_IDS
 
-from pairs.curate import RULE_IDS
 from wsteer import textstats as ts
 
 

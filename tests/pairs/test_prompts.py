@@ -4,8 +4,8 @@ import json
 from collections import Counter
 
 import pytest
+from wsteer.pairs.prompts import TaskPrompt, heldout_ids, load_prompts, select_prompts, split_prompts
 
-from pairs.prompts import TaskPrompt, heldout_ids, load_prompts, select_prompts, split_prompts
 from wsteer.errors import DataError
 
 DOMAINS = {"coding", "writing", "advice", "factual", "moral", "agentic", "support"}
@@ -93,7 +93,7 @@ def test_select_by_domain_and_limit_round_robin():
 
 
 def test_suite_file_is_plain_jsonl_with_required_keys():
-    from pairs.prompts import BUILTIN_SUITES
+    from wsteer.pairs.prompts import BUILTIN_SUITES
 
     for line in BUILTIN_SUITES["tasks"].read_text().splitlines():
         assert set(json.loads(line)) == {"id", "prompt", "domain"}

@@ -6,8 +6,15 @@ import math
 
 import numpy as np
 import pytest
+from wsteer.pairs.screen import (
+    ScoreWeights,
+    ScreenConfig,
+    combined_score,
+    run_screen,
+    score_with_ci,
+    select_combinations,
+)
 
-from pairs.screen import ScoreWeights, ScreenConfig, combined_score, run_screen, score_with_ci, select_combinations
 from wsteer.config import load_config
 from wsteer.errors import WsteerError
 from wsteer.generation import SamplingConfig

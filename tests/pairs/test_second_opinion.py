@@ -4,9 +4,9 @@ import json
 
 import pytest
 from fake_llm import FakeChatServer as FakeServer
+from wsteer.pairs.lint import lint_pair
+from wsteer.pairs.second_opinion import SecondOpinionConfig, add_second_opinions, parse_verdict
 
-from pairs.lint import lint_pair
-from pairs.second_opinion import SecondOpinionConfig, add_second_opinions, parse_verdict
 from wsteer.errors import WsteerError
 from wsteer.llm import ask_local
 

@@ -1,5 +1,5 @@
 """The accelerate launch configs: each loads with accelerate's own loader and names a train config that loads; and
-`accelerate launch --config_file accelerate_config.yaml -m train` runs the training code in 2 processes. Without
+`accelerate launch --config_file accelerate_config.yaml -m wsteer.train` runs the training code in 2 processes. Without
 GPUs accelerate 1.15 runs the FSDP config as DDP over gloo (MULTI_CPU), so this checks the launch path and the
 data-parallel arithmetic (same adapter as one process with the same global batch), not FSDP sharding itself."""
 
@@ -75,8 +75,9 @@ def test_accelerate_config_loads_with_accelerate_and_its_launch_line_works(path,
 
 
 def test_accelerate_launch_of_the_root_config_trains_like_one_process(tmp_path, tiny_dir, pairs_file):
-    from train.config import TrainConfig
-    from train.run import train_adapter
+    from wsteer.train.config import TrainConfig
+    from wsteer.train.run import train_adapter
+
     from wsteer.config import load_config
 
     config = tmp_path / "train.yaml"

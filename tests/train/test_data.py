@@ -3,8 +3,8 @@
 import json
 
 import pytest
+from wsteer.train.data import completion_rows, load_pair_set, preference_rows, split_heldout, to_dataset
 
-from train.data import completion_rows, load_pair_set, preference_rows, split_heldout, to_dataset
 from wsteer.chat import build_messages, encode_completion, encode_prompt
 from wsteer.errors import DataError
 
@@ -14,8 +14,8 @@ pytest_plugins = ["train_fixtures"]  # the shared fixtures (tiny model dir, pair
 def test_trl_prompt_tokens_equal_core_encode_prompt(make_config, tokenizer):
     """DPO and SFT tokenise our conversational rows to exactly wsteer.chat.encode_prompt + the answer."""
     from trl import SFTTrainer
+    from wsteer.train.objectives import dpo_arguments, lora_config, make_trainer_classes, sft_arguments
 
-    from train.objectives import dpo_arguments, lora_config, make_trainer_classes, sft_arguments
     from wsteer.models import load_model
 
     cfg = make_config("precompute_ref=false")

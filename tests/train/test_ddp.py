@@ -23,8 +23,8 @@ RANK_DRIVER = textwrap.dedent("""
     from safetensors.torch import save_file
     from transformers import Trainer
 
-    import train.run as run
-    from train.config import TrainConfig
+    import wsteer.train.run as run
+    from wsteer.train.config import TrainConfig
     from wsteer.config import load_config
 
     rank, report = int(os.environ["RANK"]), Path(sys.argv[2])

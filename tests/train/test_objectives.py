@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 from peft import PeftModel
+from wsteer.train.run import train_adapter
 
-from train.run import train_adapter
 from wsteer.lora import adapter_deltas, read_adapter, scaled_adapter
 from wsteer.models import load_model
 from wsteer.scoring import preference_margins
@@ -84,8 +84,8 @@ def batch_inputs(tokenizer):
 
 def test_dpo_uses_the_adapter_disabled_model_as_reference(make_config, tokenizer):
     """No second copy of the weights: TRL's ref_model is None and the reference log-probs are the base model's."""
-    from train.data import load_pair_set, preference_rows, to_dataset
-    from train.objectives import dpo_arguments, lora_config, make_trainer_classes
+    from wsteer.train.data import load_pair_set, preference_rows, to_dataset
+    from wsteer.train.objectives import dpo_arguments, lora_config, make_trainer_classes
 
     cfg = make_config()
     pairs = load_pair_set(cfg.data, None, 0.0, 0)
@@ -130,7 +130,7 @@ def test_bidirectional_moves_training_pairs_toward_cho_at_plus_and_rej_at_minus(
 
 
 def test_mirrored_batch_swaps_sides_and_signs():
-    from train.objectives import mirrored_batch
+    from wsteer.train.objectives import mirrored_batch
 
     ids = torch.arange(8).view(4, 2)  # rows: cho0, cho1, rej0, rej1
     inputs = {
@@ -150,7 +150,7 @@ def test_mirrored_batch_swaps_sides_and_signs():
 
 
 def test_token_kl_matches_full_logits_and_is_zero_at_the_base():
-    from train.objectives import token_kl_to_base
+    from wsteer.train.objectives import token_kl_to_base
 
     torch.manual_seed(0)
     head = torch.nn.Linear(8, 50, bias=False)
@@ -203,11 +203,11 @@ def test_qlora_trains(make_config, tiny64_dir, bits):
 
 
 def test_trl_loss_variants_pass_through(make_config):
-    from train.objectives import dpo_arguments
+    from wsteer.train.objectives import dpo_arguments
 
     args = dpo_arguments(make_config("loss_type=[ipo, sft]", "loss_weights=[1.0, 0.5]", "beta=0.3"), "unused")
     assert args.loss_type == ["ipo", "sft"] and args.loss_weights == [1.0, 0.5] and args.beta == 0.3
-    from train.objectives import native_bf16
+    from wsteer.train.objectives import native_bf16
 
     assert args.gradient_checkpointing is False and args.precompute_ref_log_probs
     assert args.bf16 is native_bf16()  # explicit either way: TRL's own default is bf16 on any hardware
@@ -270,7 +270,8 @@ def test_missing_tracker_is_a_one_line_error_before_loading(cli, make_config, mo
 
 
 def test_sharded_launch_settings(make_config, monkeypatch):
-    from train.run import check_launch
+    from wsteer.train.run import check_launch
+
     from wsteer.errors import WsteerError
 
     cfg = make_config()
@@ -285,8 +286,8 @@ def test_sharded_launch_settings(make_config, monkeypatch):
 
 def test_pissa_reference_log_probs_are_the_base_models(make_config, tokenizer):
     """Disabling a PiSSA adapter would leave W - B0 A0; the precomputed reference must be the base model's."""
-    from train.data import load_pair_set, preference_rows, to_dataset
-    from train.objectives import dpo_arguments, lora_config, make_trainer_classes
+    from wsteer.train.data import load_pair_set, preference_rows, to_dataset
+    from wsteer.train.objectives import dpo_arguments, lora_config, make_trainer_classes
 
     preference_trainer, _ = make_trainer_classes()
     references = {}

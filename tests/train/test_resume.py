@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 STALL_DRIVER = textwrap.dedent("""
     import sys, time
     from transformers import TrainerCallback
-    import train.run
+    import wsteer.train.run
     from wsteer.cli import main
 
     class StallAfterSave(TrainerCallback):
@@ -30,12 +30,12 @@ STALL_DRIVER = textwrap.dedent("""
                 open(sys.argv[2], "w").write("saved")
                 time.sleep(600)  # the test kills or interrupts us here
 
-    real_train_adapter = train.run.train_adapter
+    real_train_adapter = wsteer.train.run.train_adapter
 
     def train_adapter(cfg, callbacks=(), launch=None):
         return real_train_adapter(cfg, callbacks=[StallAfterSave()], launch=launch)
 
-    train.run.train_adapter = train_adapter  # the CLI imports it at call time
+    wsteer.train.run.train_adapter = train_adapter  # the CLI imports it at call time
     sys.exit(main(["train", "--config", sys.argv[1]]))
 """)
 
@@ -62,8 +62,9 @@ def write_config(path: Path, tiny_dir, pairs_file, out: Path) -> Path:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_kill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, tiny_dir, pairs_file, cli, sig):
     """`wsteer train` killed (or interrupted with Ctrl-C: exit 130, one line, no traceback) after a checkpoint."""
-    from train.config import TrainConfig
-    from train.run import train_adapter
+    from wsteer.train.config import TrainConfig
+    from wsteer.train.run import train_adapter
+
     from wsteer.config import load_config
 
     out = tmp_path / "killed" / "adapter"

@@ -18,8 +18,9 @@ PAIRS = Path(os.environ.get("WSTEER_TRAIN_PAIRS", REPO_ROOT / "tests/data/smollm
 
 @pytest.mark.slow
 def test_smollm2_heldout_margin_moves_toward_cho_at_plus_and_rej_at_minus(tmp_path):
-    from train.config import TrainConfig
-    from train.run import train_adapter
+    from wsteer.train.config import TrainConfig
+    from wsteer.train.run import train_adapter
+
     from wsteer.config import load_config
 
     if not PAIRS.is_file():

@@ -67,7 +67,8 @@ def pairs_file(tmp_path_factory):
 @pytest.fixture
 def make_config(tiny_dir, pairs_file, tmp_path):
     """``make_config(key=value, …)`` -> a TrainConfig on the tiny model, writing under tmp_path."""
-    from train.config import TrainConfig
+    from wsteer.train.config import TrainConfig
+
     from wsteer.config import load_config
 
     def build(*overrides: str):
