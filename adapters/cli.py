@@ -12,7 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from wsteer.adapters.calibrate import DEFAULT_CONFIG as CALIBRATE_CONFIG
     from wsteer.adapters.calibrate import CalibrateConfig
 
-    from wsteer.cli import add_config_arguments
+    from wsteer.cliargs import add_config_arguments
 
     adapters = subparsers.add_parser("adapters", help="steer, merge, combine, calibrate, inspect adapters")
     verbs = adapters.add_subparsers(dest="adapters_command", metavar="VERB", required=True)
@@ -136,7 +136,7 @@ def _combine(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     from wsteer.adapters.calibrate import calibrate
 
-    from wsteer.cli import config_from_args
+    from wsteer.cliargs import config_from_args
 
     cfg = config_from_args(args, positional="adapter")
     result, report = calibrate(cfg)

@@ -30,10 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 def build_requests(rows: int, template: str, pos: str, neg: str):
     """``rows`` requests: consecutive (pos, neg) rows per prompt sharing a seed, as `pairs generate` builds them."""
-    from wsteer.pairs.prompts import load_prompts, select_prompts
-
     from wsteer.chat import persona_messages
     from wsteer.generation import GenerationRequest
+    from wsteer.prompts import load_prompts, select_prompts
 
     prompts = select_prompts(load_prompts("tasks"), limit=(rows + 1) // 2)
     requests = []

@@ -72,13 +72,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     import torch
-    from wsteer.pairs.prompts import load_prompts, select_prompts, split_prompts
 
     from bench.common import machine_context
     from wsteer.chat import build_messages
     from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig, stop_token_ids
     from wsteer.lora import per_row_adapter_scale, scaled_adapter
     from wsteer.models import load_model, load_tokenizer
+    from wsteer.prompts import load_prompts, select_prompts, split_prompts
 
     if args.threads:
         torch.set_num_threads(args.threads)

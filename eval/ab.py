@@ -25,13 +25,14 @@ from typing import Literal
 
 from wsteer.eval.judge import JudgeConfig, judge_pairs, summarize_verdicts
 from wsteer.eval.scoring import base_context, base_scores, kl_and_perplexity
-from wsteer.pairs.generate import PromptSource, VocabularyFilter, derive_seed, resolve_prompts
 
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option
 from wsteer.errors import WsteerError
-from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
+from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig, derive_seed
 from wsteer.io import atomic_write_text, write_json, write_jsonl
+from wsteer.leak import VocabularyFilter
+from wsteer.prompts import PromptSource, resolve_prompts
 from wsteer.stats import paired_difference
 from wsteer.textstats import persona_terms, text_metrics
 

@@ -12,7 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from wsteer.eval.sweep import DEFAULT_CONFIG as SWEEP_CONFIG
     from wsteer.eval.sweep import SweepConfig
 
-    from wsteer.cli import add_config_arguments
+    from wsteer.cliargs import add_config_arguments
 
     evaluate = subparsers.add_parser("eval", help="alpha sweeps, metrics, A/B runs, reports")
     verbs = evaluate.add_subparsers(dest="eval_command", metavar="VERB", required=True)
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     from wsteer.eval.sweep import run_sweep
 
-    from wsteer.cli import config_from_args
+    from wsteer.cliargs import config_from_args
 
     result = run_sweep(config_from_args(args, positional="adapter"))
     dose = result.summary["dose_response"]
@@ -57,7 +57,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _ab(args: argparse.Namespace) -> int:
     from wsteer.eval.ab import run_ab
 
-    from wsteer.cli import config_from_args
+    from wsteer.cliargs import config_from_args
 
     result, report = run_ab(config_from_args(args))
     plr = result["paired"]["plr"]

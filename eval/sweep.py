@@ -27,13 +27,14 @@ from typing import Literal
 from wsteer.eval.metrics import NUISANCE_METRICS, TRAIT_METRIC, dose_response, summarize_arms
 from wsteer.eval.report import write_report
 from wsteer.eval.scoring import base_scores, kl_and_perplexity
-from wsteer.pairs.generate import PromptSource, VocabularyFilter, derive_seed, resolve_prompts
 
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option
 from wsteer.errors import WsteerError
-from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
+from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig, derive_seed
 from wsteer.io import JsonlAppendLog, sha256_json, sha256_path, write_json, write_jsonl
+from wsteer.leak import VocabularyFilter
+from wsteer.prompts import PromptSource, resolve_prompts
 from wsteer.stats import spearman
 from wsteer.textstats import persona_terms, text_metrics
 

@@ -90,7 +90,7 @@ def _lint_cli(args: argparse.Namespace) -> int:
 def _add_screen(verbs: argparse._SubParsersAction) -> None:
     from wsteer.pairs.screen import DEFAULT_CONFIG, ScreenConfig
 
-    from wsteer.cli import add_config_arguments
+    from wsteer.cliargs import add_config_arguments
 
     parser = verbs.add_parser(
         "screen",
@@ -106,7 +106,7 @@ def _add_screen(verbs: argparse._SubParsersAction) -> None:
 def _screen_cli(args: argparse.Namespace) -> int:
     from wsteer.pairs.screen import run_screen
 
-    from wsteer.cli import config_from_args
+    from wsteer.cliargs import config_from_args
 
     result = run_screen(config_from_args(args))
     print(result.markdown.read_text(encoding="utf-8"))
@@ -121,7 +121,7 @@ def _screen_cli(args: argparse.Namespace) -> int:
 def _add_generate(verbs: argparse._SubParsersAction) -> None:
     from wsteer.pairs.generate import DEFAULT_CONFIG, GenerateConfig
 
-    from wsteer.cli import add_config_arguments
+    from wsteer.cliargs import add_config_arguments
 
     parser = verbs.add_parser(
         "generate",
@@ -136,7 +136,7 @@ def _add_generate(verbs: argparse._SubParsersAction) -> None:
 def _generate(args: argparse.Namespace) -> int:
     from wsteer.pairs.generate import generate_pairs
 
-    from wsteer.cli import config_from_args
+    from wsteer.cliargs import config_from_args
 
     result = generate_pairs(config_from_args(args))
     print(
@@ -206,7 +206,7 @@ def _curate(args: argparse.Namespace) -> int:
 
     from wsteer.pairs.curate import curate_file
 
-    from wsteer.cli import config_from_args
+    from wsteer.cliargs import config_from_args
 
     cfg = config_from_args(args)
     if args.input:

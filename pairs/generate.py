@@ -10,21 +10,21 @@ in the file and never rewrites a finished line, and a torn last line left by a k
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from wsteer.pairs.personas import PersonaPair, Template, check_form, find_by_id, load_pairs, load_templates
-from wsteer.pairs.prompts import TaskPrompt, load_prompts, select_prompts, split_prompts
 
 from wsteer.chat import PERSONA_SLOT, persona_messages
 from wsteer.config import option
 from wsteer.errors import ConfigError, DataError
-from wsteer.generation import GenerationBackend, GenerationRequest, SamplingConfig
+from wsteer.generation import GenerationBackend, GenerationRequest, SamplingConfig, derive_seed
 from wsteer.io import JsonlAppendLog
+from wsteer.leak import VocabularyFilter
 from wsteer.models import ModelConfig
+from wsteer.prompts import PromptSource, TaskPrompt, resolve_prompts, suite_path
 
 DEFAULT_CONFIG = "configs/generate.yaml"
 STAGE = "pairs.generate"
@@ -56,40 +56,6 @@ class TemplateSource:
     form: Literal["adjective", "clause"] | None = option(
         None, "Persona form the inline template takes (default: inferred from the text)."
     )
-
-
-@dataclass
-class PromptSource:
-    """Which task prompts."""
-
-    suite: str = option(
-        "tasks",
-        "Built-in suite name ('tasks'), a .jsonl/.csv/.parquet/.arrow file, or a local "
-        "datasets save_to_disk directory.",
-    )
-    split: Literal["train", "heldout", "all"] = option(
-        "train", "Hash split to use: 'train' for pair generation, 'heldout' is kept for eval."
-    )
-    heldout_fraction: float = option(0.2, "Share of each domain held out (stable, hash-based).")
-    domains: list[str] = option(help="Only these domains (empty = all).", factory=list)
-    limit: int | None = option(None, "At most this many prompts, spread evenly over domains (None = all).")
-    prompt_field: str = option("prompt", "Column holding the prompt text.")
-    id_field: str = option("id", "Column holding the prompt id (missing ids are derived from the text).")
-    domain_field: str = option("domain", "Column holding the domain (missing = 'general').")
-    dataset_split: str | None = option(None, "Split of a saved DatasetDict (default: 'train').")
-
-
-@dataclass
-class VocabularyFilter:
-    """Keep persona words out of the answers while they are generated (see wsteer.leak)."""
-
-    mode: Literal["off", "ban", "penalty"] = option(
-        "off",
-        "'ban' blocks the persona's words, 'penalty' lowers their logits, 'off' leaves decoding alone "
-        "(curation still strips persona echo).",
-    )
-    penalty: float = option(5.0, "Logit penalty in 'penalty' mode.")
-    extra_terms: list[str] = option(help="More words to treat as persona vocabulary.", factory=list)
 
 
 @dataclass
@@ -183,25 +149,6 @@ def resolve_template(source: TemplateSource) -> Template:
             fix=f"write one {PERSONA_SLOT} where the persona goes",
         )
     return Template(id=source.id or "inline", text=source.text, form=source.form, where="template.text")
-
-
-def resolve_prompts(source: PromptSource) -> list[TaskPrompt]:
-    """The prompts of the configured suite, split, domains and limit."""
-    prompts = load_prompts(
-        source.suite,
-        prompt_field=source.prompt_field,
-        id_field=source.id_field,
-        domain_field=source.domain_field,
-        dataset_split=source.dataset_split,
-    )
-    prompts = split_prompts(prompts, source.split, source.heldout_fraction)
-    return select_prompts(prompts, source.domains, source.limit)
-
-
-def derive_seed(base: int, prompt_id: str, sample: int) -> int:
-    """A stable 31-bit seed for one (prompt, sample): independent of order, batch and resume."""
-    digest = hashlib.sha256(f"{base}:{prompt_id}:{sample}".encode()).hexdigest()
-    return int(digest[:8], 16) & 0x7FFFFFFF
 
 
 def record_id(prompt_id: str, sample: int, n_per_prompt: int) -> str:
@@ -413,9 +360,7 @@ def _pair_line(
 
 
 def _suite_path(suite: str) -> str:
-    from wsteer.pairs.prompts import BUILTIN_SUITES
-
-    return str(BUILTIN_SUITES.get(suite, suite))
+    return str(suite_path(suite))
 
 
 def _launch(cfg: GenerateConfig) -> str:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from wsteer.cli import build_parser, config_from_args
+from wsteer.cli import build_parser
+from wsteer.cliargs import config_from_args
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 WSTEER_CONFIGS = sorted(p for p in CONFIGS.glob("*.yaml"))
@@ -26,7 +27,8 @@ def wsteer_argv(command: str) -> list[str]:
     if words[0] == "wsteer":
         return words[1:]
     if words[:2] == ["accelerate", "launch"] and "-m" in words:
-        return words[words.index("-m") + 1 :]
+        module, *rest = words[words.index("-m") + 1 :]  # `-m wsteer.train …` is `wsteer train …`
+        return [module.removeprefix("wsteer."), *rest]
     raise AssertionError(f"unrecognised launch command: {command}")
 
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from wsteer.config import load_config
-from wsteer.demo import STAGES, DemoChecks, DemoConfig, acceptance_checks, run_demo
+from wsteer.pipeline.demo import STAGES, DemoChecks, DemoConfig, acceptance_checks, run_demo
 from wsteer.testing import save_tiny_model
 
 # Gibberish from random weights would fail every content rule: the tiny run switches them off, the real one keeps

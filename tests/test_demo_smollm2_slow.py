@@ -6,7 +6,7 @@ import json
 import pytest
 
 from wsteer.config import load_config
-from wsteer.demo import STAGES, DemoConfig, run_demo
+from wsteer.pipeline.demo import STAGES, DemoConfig, run_demo
 
 SMALL_DEMO = {
     "heldout_prompts": 4,

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from wsteer.reference import README, readme_block, render_reference
+from wsteer.pipeline.reference import README, readme_block, render_reference
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -12,7 +12,7 @@ def test_readme_config_reference_is_generated_from_the_dataclasses():
     block = readme_block(README.read_text(encoding="utf-8"))
     assert block, "README.md lacks the config-reference markers"
     assert block == render_reference(), (
-        "README.md's config reference is stale: run `python -m wsteer.reference --write`"
+        "README.md's config reference is stale: run `python -m wsteer.pipeline.reference --write`"
     )
 
 

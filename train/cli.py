@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``wsteer train --config FILE [key=value …]``."""
     from wsteer.train.config import TrainConfig
 
-    from wsteer.cli import add_config_arguments
+    from wsteer.cliargs import add_config_arguments
 
     parser = subparsers.add_parser(
         "train",
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _cli(args: argparse.Namespace) -> int:
     from wsteer.train.run import train_adapter
 
-    from wsteer.cli import config_from_args
+    from wsteer.cliargs import config_from_args
 
     cfg = config_from_args(args)
     launch = shlex.join(["wsteer", "train", *(["--config", str(args.config)] if args.config else []), *args.overrides])

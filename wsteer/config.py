@@ -8,7 +8,7 @@ Declare fields with :func:`option` so each carries a help string::
 
 Load with :func:`load_config`, which reads YAML, applies ``key.sub=value`` overrides, checks every value against
 the annotations and reports unknown keys with the file, the line and the closest valid key. The resolved config
-is saved next to each output with :func:`save_config`.
+is saved next to each output with :func:`wsteer.manifest.save_config`.
 """
 
 from __future__ import annotations
@@ -338,13 +338,6 @@ def config_to_yaml(cfg: Any, header: str | None = None) -> str:
     if header:
         body = "".join(f"# {line}\n" for line in header.splitlines()) + body
     return body
-
-
-def save_config(cfg: Any, path: str | Path, header: str | None = None) -> Path:
-    """Write the resolved config as YAML, atomically. Returns the path."""
-    from wsteer.io import atomic_write_text
-
-    return atomic_write_text(path, config_to_yaml(cfg, header))
 
 
 def _field_default(f: dataclasses.Field) -> Any:

@@ -14,6 +14,7 @@ call (e.g. per-row adapter scales). A vLLM backend can implement the same :class
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Literal, Protocol, Sequence
 
@@ -250,3 +251,9 @@ class HFBackend:
 def _preview(request: GenerationRequest) -> str:
     content = request.messages[-1]["content"] if request.messages else ""
     return repr(content[:40] + ("…" if len(content) > 40 else ""))
+
+
+def derive_seed(base: int, prompt_id: str, sample: int) -> int:
+    """A stable 31-bit seed for one (prompt, sample): independent of order, batch and resume."""
+    digest = hashlib.sha256(f"{base}:{prompt_id}:{sample}".encode()).hexdigest()
+    return int(digest[:8], 16) & 0x7FFFFFFF

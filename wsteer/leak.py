@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
+from wsteer.config import option
 from wsteer.textstats import LEAK_SUFFIXES, persona_terms
 
 Mode = Literal["ban", "penalty"]
@@ -186,3 +187,16 @@ def _word_ends_for(tokenizer) -> WordEnds:
     if ends is None or ends.tokenizer is not tokenizer:
         ends = _WORD_ENDS[id(tokenizer)] = WordEnds(tokenizer)
     return ends
+
+
+@dataclass
+class VocabularyFilter:
+    """Keep persona words out of the answers while they are generated (see wsteer.leak)."""
+
+    mode: Literal["off", "ban", "penalty"] = option(
+        "off",
+        "'ban' blocks the persona's words, 'penalty' lowers their logits, 'off' leaves decoding alone "
+        "(curation still strips persona echo).",
+    )
+    penalty: float = option(5.0, "Logit penalty in 'penalty' mode.")
+    extra_terms: list[str] = option(help="More words to treat as persona vocabulary.", factory=list)

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from wsteer.config import config_to_dict, save_config
-from wsteer.io import sha256_path, write_json
+from wsteer.config import config_to_dict, config_to_yaml
+from wsteer.io import atomic_write_text, sha256_path, write_json
 
 TRACKED_PACKAGES = (
     "wsteer",
@@ -31,6 +31,11 @@ TRACKED_PACKAGES = (
     "gguf",
     "numpy",
 )
+
+
+def save_config(cfg: Any, path: str | Path, header: str | None = None) -> Path:
+    """Write the resolved config as YAML, atomically. Returns the path."""
+    return atomic_write_text(path, config_to_yaml(cfg, header))
 
 
 def package_versions() -> dict[str, str | None]:

@@ -3,8 +3,9 @@ from typing import Literal
 
 import pytest
 
-from wsteer.config import config_reference, config_to_dict, load_config, option, save_config
+from wsteer.config import config_reference, config_to_dict, load_config, option
 from wsteer.errors import ConfigError
+from wsteer.manifest import save_config
 
 
 @dataclass

@@ -9,10 +9,10 @@ from adapter_helpers import make_adapter, write_steering
 from fake_llm import FakeChatServer
 from wsteer.eval.ab import ABConfig, paired_table, parse_arm, run_ab
 from wsteer.eval.judge import JudgeConfig, combine_orders, judge_pairs, parse_judgement, summarize_verdicts
-from wsteer.pairs.generate import PromptSource
 
 from wsteer.errors import WsteerError
 from wsteer.generation import SamplingConfig
+from wsteer.prompts import PromptSource
 from wsteer.testing import save_tiny_model
 
 SECRET = "sk-judge-DO-NOT-LEAK-77"

@@ -7,11 +7,12 @@ import torch
 from adapter_helpers import make_adapter, write_steering
 from wsteer.adapters.steer import steer
 from wsteer.eval.sweep import SweepConfig, run_sweep
-from wsteer.pairs.generate import PromptSource, VocabularyFilter
 
 from wsteer.chat import build_messages
 from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
 from wsteer.io import write_jsonl
+from wsteer.leak import VocabularyFilter
+from wsteer.prompts import PromptSource
 from wsteer.testing import save_tiny_model
 
 ALPHAS = [-2.0, -1.0, 0.0, 1.0, 2.0]

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from wsteer.pairs.generate import GenerateConfig, PairSource, TemplateSource, derive_seed, generate_pairs, run_dir_for
+from wsteer.pairs.generate import GenerateConfig, PairSource, TemplateSource, generate_pairs, run_dir_for
 
 from wsteer.config import load_config
 from wsteer.errors import ConfigError, DataError, WsteerError
-from wsteer.generation import HFBackend, SamplingConfig
+from wsteer.generation import HFBackend, SamplingConfig, derive_seed
 from wsteer.leak import PersonaVocabularyProcessor
 from wsteer.records import PairRecord
 

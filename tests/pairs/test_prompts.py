@@ -4,9 +4,9 @@ import json
 from collections import Counter
 
 import pytest
-from wsteer.pairs.prompts import TaskPrompt, heldout_ids, load_prompts, select_prompts, split_prompts
 
 from wsteer.errors import DataError
+from wsteer.prompts import TaskPrompt, heldout_ids, load_prompts, select_prompts, split_prompts
 
 DOMAINS = {"coding", "writing", "advice", "factual", "moral", "agentic", "support"}
 
@@ -93,7 +93,7 @@ def test_select_by_domain_and_limit_round_robin():
 
 
 def test_suite_file_is_plain_jsonl_with_required_keys():
-    from wsteer.pairs.prompts import BUILTIN_SUITES
+    from wsteer.prompts import suite_path
 
-    for line in BUILTIN_SUITES["tasks"].read_text().splitlines():
+    for line in suite_path("tasks").read_text().splitlines():
         assert set(json.loads(line)) == {"id", "prompt", "domain"}

@@ -37,7 +37,8 @@ from wsteer.errors import WsteerError
 from wsteer.eval.sweep import SweepConfig
 from wsteer.models import ModelConfig
 from wsteer.pairs.curate import CurateConfig
-from wsteer.pairs.generate import GenerateConfig, PairSource, PromptSource, TemplateSource
+from wsteer.pairs.generate import GenerateConfig, PairSource, TemplateSource
+from wsteer.prompts import PromptSource
 from wsteer.textstats import persona_terms
 from wsteer.train.config import TrainConfig
 
@@ -502,7 +503,7 @@ def run_demo(cfg: DemoConfig) -> tuple[Path, list[dict]]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``wsteer demo``."""
-    from wsteer.cli import add_config_arguments
+    from wsteer.cliargs import add_config_arguments
 
     parser = subparsers.add_parser(
         "demo",
@@ -514,7 +515,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cli(args: argparse.Namespace) -> int:
-    from wsteer.cli import config_from_args
+    from wsteer.cliargs import config_from_args
 
     report, _ = run_demo(config_from_args(args))
     print(f"report: {report.resolve()}", file=sys.stdout)

@@ -19,14 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
 
+from wsteer.config import option
 from wsteer.errors import DataError
 from wsteer.io import iter_jsonl
+from wsteer.resources import shipped_path
 
-SUITES_DIR = Path(__file__).parent
-BUILTIN_SUITES = {"tasks": SUITES_DIR / "tasks.jsonl"}
+# Built-in suites ship in the pairs stage's folder (pairs/prompts/); shipped_path finds them in a checkout or a wheel.
+BUILTIN_SUITES = {"tasks": "pairs/prompts/tasks.jsonl"}
 DEFAULT_DOMAIN = "general"
 SPLIT_SALT = "wsteer-split-v1"
 Split = Literal["train", "heldout", "all"]
+
+
+def suite_path(suite: str | Path) -> Path:
+    """The file behind a suite name: a built-in suite's shipped file, or ``suite`` itself as a path."""
+    return shipped_path(BUILTIN_SUITES.get(str(suite), suite))
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ def load_prompts(
             a missing domain ``general``.
         dataset_split: which split of a saved ``DatasetDict`` (default: ``train`` when it has one).
     """
-    path = BUILTIN_SUITES.get(str(source), Path(source))
+    path = suite_path(source)
     if not path.exists():
         raise DataError(
             f"prompt suite not found: {source}",
@@ -208,3 +215,37 @@ def select_prompts(
                 chosen.append(queue.pop(0))
     keep = {p.id for p in chosen}
     return [p for p in prompts if p.id in keep]
+
+
+@dataclass
+class PromptSource:
+    """Which task prompts."""
+
+    suite: str = option(
+        "tasks",
+        "Built-in suite name ('tasks'), a .jsonl/.csv/.parquet/.arrow file, or a local "
+        "datasets save_to_disk directory.",
+    )
+    split: Literal["train", "heldout", "all"] = option(
+        "train", "Hash split to use: 'train' for pair generation, 'heldout' is kept for eval."
+    )
+    heldout_fraction: float = option(0.2, "Share of each domain held out (stable, hash-based).")
+    domains: list[str] = option(help="Only these domains (empty = all).", factory=list)
+    limit: int | None = option(None, "At most this many prompts, spread evenly over domains (None = all).")
+    prompt_field: str = option("prompt", "Column holding the prompt text.")
+    id_field: str = option("id", "Column holding the prompt id (missing ids are derived from the text).")
+    domain_field: str = option("domain", "Column holding the domain (missing = 'general').")
+    dataset_split: str | None = option(None, "Split of a saved DatasetDict (default: 'train').")
+
+
+def resolve_prompts(source: PromptSource) -> list[TaskPrompt]:
+    """The prompts of the configured suite, split, domains and limit."""
+    prompts = load_prompts(
+        source.suite,
+        prompt_field=source.prompt_field,
+        id_field=source.id_field,
+        domain_field=source.domain_field,
+        dataset_split=source.dataset_split,
+    )
+    prompts = split_prompts(prompts, source.split, source.heldout_fraction)
+    return select_prompts(prompts, source.domains, source.limit)

@@ -1,0 +1,2 @@
+"""The top layer: the pipeline that runs every stage in order (``wsteer demo``) and the generators that read
+every stage (the README's config reference)."""
