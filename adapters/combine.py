@@ -9,13 +9,32 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from wsteer.adapters.loading import AdapterSource, open_adapter
 
+from wsteer.config import option
 from wsteer.errors import WsteerError
+from wsteer.lora import AdapterFiles
 from wsteer.records import SteeringInfo
+
+
+@dataclass(kw_only=True)  # keyword-only: the required out may follow parts, which has a default
+class CombineConfig:
+    """``wsteer adapters combine``: one exact adapter for Σ w_i·ΔW_i (rank concatenation)."""
+
+    parts: list[str] = option(
+        help="ADAPTER:WEIGHT for each part, e.g. [runs/honest/adapter:+1.0, runs/authority/adapter:-0.5] (or give "
+        "them as positional words).",
+        factory=list,
+    )
+    out: str = option(help="Directory for the combined adapter.")
+    allow_unverified_base: bool = option(
+        False, "Combine even when base hashes are missing and the recorded base names differ."
+    )
+    overwrite: bool = option(False, "Replace out if it exists.")
 
 
 def parse_part(text: str) -> tuple[Path, float]:
@@ -61,7 +80,7 @@ def check_same_base(sources: Sequence[AdapterSource], allow_unverified: bool = F
         raise WsteerError(
             f"cannot verify that the adapters share a base: they record {sorted(map(str, names))}",
             where="combine",
-            fix="combine adapters of one base, or pass --allow-unverified-base if these names are the same model",
+            fix="combine adapters of one base, or pass allow_unverified_base=true if these names are the same model",
         )
 
 
@@ -117,6 +136,67 @@ def combined_info(sources: Sequence[AdapterSource], weights: Sequence[float]) ->
     )
 
 
+def combine_sources(
+    sources: Sequence[AdapterSource], weights: Sequence[float], allow_unverified_base: bool = False
+) -> tuple[AdapterFiles, SteeringInfo | None]:
+    """The exact adapter ``Σ w_i · ΔW_i`` of opened adapters, and its steering.json (None when no part has one).
+
+    Refuses non-finite weights, adapters of different bases (see :func:`check_same_base`) and shape mismatches.
+    """
+    from wsteer.lora import combine_adapters
+
+    if not sources:
+        raise WsteerError("nothing to combine", where="combine", fix="pass at least one ADAPTER:WEIGHT")
+    for source, weight in zip(sources, weights):
+        if not math.isfinite(float(weight)):
+            raise WsteerError(
+                f"weight {weight} is not finite",
+                where=f"{source.path}:{weight}",
+                fix="use a finite weight such as -0.5",
+            )
+    weights = [float(w) for w in weights]
+    check_same_base(sources, allow_unverified_base)
+    combined = combine_adapters([(s.files, w) for s, w in zip(sources, weights)])
+    combined.config["base_model_name_or_path"] = _recorded_base(sources[0])
+    return combined, combined_info(sources, weights)
+
+
+def write_combination(
+    sources: Sequence[AdapterSource],
+    weights: Sequence[float],
+    out_dir: str | Path,
+    allow_unverified_base: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Write :func:`combine_sources`'s adapter to ``out_dir`` with steering.json and manifest.json, atomically."""
+    from wsteer.io import to_json
+    from wsteer.lora import write_adapter
+    from wsteer.manifest import build_manifest
+    from wsteer.records import STEERING_FILE
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise WsteerError(
+            f"output directory already exists: {out_dir}", where="out", fix="choose another out or pass overwrite=true"
+        )
+    combined, info = combine_sources(sources, weights, allow_unverified_base)
+    weights = [float(w) for w in weights]
+    extra = {
+        "manifest.json": to_json(
+            build_manifest(
+                "adapters.combine",
+                {"parts": [[str(s.path), w] for s, w in zip(sources, weights)], "out": str(out_dir)},
+                inputs={f"part{i}": s.path for i, s in enumerate(sources)},
+            ),
+            indent=2,
+        )
+        + "\n"
+    }
+    if info is not None:
+        extra[STEERING_FILE] = to_json(dataclasses.asdict(info), indent=2) + "\n"
+    return write_adapter(combined, out_dir, extra_files=extra)
+
+
 def combine(
     parts: Sequence[tuple[str | Path, float]],
     out_dir: str | Path,
@@ -129,41 +209,17 @@ def combine(
     each part in ``provenance.combine``; ``calibrated_alpha`` is cleared — recalibrate the combination) when any
     part has one, and ``manifest.json``. Nothing is written on error.
     """
-    from wsteer.io import to_json
-    from wsteer.lora import combine_adapters, write_adapter
-    from wsteer.manifest import build_manifest
-    from wsteer.records import STEERING_FILE
-
     if not parts:
         raise WsteerError("nothing to combine", where="combine", fix="pass at least one ADAPTER:WEIGHT")
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise WsteerError(
-            f"output directory already exists: {out_dir}", where="--out", fix="choose another --out or pass --overwrite"
+            f"output directory already exists: {out_dir}", where="out", fix="choose another out or pass overwrite=true"
         )
-    weights = []
     for path, weight in parts:
         if not math.isfinite(float(weight)):
             raise WsteerError(
                 f"weight {weight} is not finite", where=f"{path}:{weight}", fix="use a finite weight such as -0.5"
             )
-        weights.append(float(weight))
     sources = [open_adapter(path) for path, _ in parts]
-    check_same_base(sources, allow_unverified_base)
-    combined = combine_adapters([(s.files, w) for s, w in zip(sources, weights)])
-    combined.config["base_model_name_or_path"] = _recorded_base(sources[0])
-    extra = {
-        "manifest.json": to_json(
-            build_manifest(
-                "adapters.combine",
-                {"parts": [[str(s.path), w] for s, w in zip(sources, weights)], "out": str(out_dir)},
-                inputs={f"part{i}": s.path for i, s in enumerate(sources)},
-            ),
-            indent=2,
-        )
-        + "\n"
-    }
-    info = combined_info(sources, weights)
-    if info is not None:
-        extra[STEERING_FILE] = to_json(dataclasses.asdict(info), indent=2) + "\n"
-    return write_adapter(combined, out_dir, extra_files=extra)
+    return write_combination(sources, [w for _, w in parts], out_dir, allow_unverified_base, overwrite)
