@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from wsteer.adapters.loading import open_adapter
 
+from wsteer.config import option
 from wsteer.lora import module_delta
 
 _LAYER = re.compile(r"\.(\d+)\.")
+
+
+@dataclass
+class InspectConfig:
+    """``wsteer adapters inspect``: base, personas, rank, targets, per-layer ‖ΔW‖, calibration."""
+
+    adapter: str | None = option(None, "Adapter directory (or give it as the positional ADAPTER).")
+    json: bool = option(False, "Print the full report as JSON.")
 
 
 def inspect_adapter(adapter: str | Path) -> dict:

@@ -52,7 +52,7 @@ def base_name(adapter: AdapterSource, base: str | None = None) -> str:
         "the adapter does not say which base model it was trained on (no steering.json and no "
         "base_model_name_or_path in adapter_config.json)",
         where=str(adapter.path),
-        fix="pass the base explicitly with --base (or base=...)",
+        fix="pass the base explicitly with base=PATH",
     )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from wsteer.adapters.loading import AdapterSource, check_module_shapes, open_adapter
 from wsteer.adapters.steer import check_alpha
 
+from wsteer.config import option
 from wsteer.errors import ModelLoadError, WsteerError
 from wsteer.lora import ADAPTER_WEIGHTS, module_delta
 
@@ -40,6 +41,19 @@ _NOT_COPIED_NAMES = {
     "wsteer_cache.json",
 }
 _FLOAT_DTYPES = {"F32", "F16", "BF16", "F64"}
+
+
+@dataclass(kw_only=True)  # keyword-only: the required alpha and out may follow adapter, which has a default
+class MergeConfig:
+    """``wsteer adapters merge``: write base + α·ΔW as a new checkpoint, streamed shard by shard."""
+
+    adapter: str | None = option(None, "Adapter directory (or give it as the positional ADAPTER).")
+    alpha: float = option(help="Steering coefficient to bake in (any finite real).")
+    out: str = option(help="New checkpoint directory.")
+    base: str | None = option(
+        None, "Base checkpoint; default: the one the adapter records (checked against steering.json's base_hash)."
+    )
+    overwrite: bool = option(False, "Replace out if it exists.")
 
 
 @dataclass
@@ -156,7 +170,7 @@ def plan_merge(adapter: AdapterSource, base: str | None = None) -> MergePlan:
         raise ModelLoadError(
             "the base checkpoint is quantised; merging needs its full-precision weights",
             where=str(config_path),
-            fix="pass the full-precision checkpoint with --base (an adapter trained on a 4-/8-bit base merges into it)",
+            fix="pass the full-precision checkpoint as base=PATH (a 4-/8-bit-trained adapter merges into it)",
         )
     shards, sharded, tensors = read_checkpoint_layout(base_path)
     plan = MergePlan(name, base_path, shards, sharded, tensors)
@@ -218,18 +232,18 @@ def merge_adapter(
 
     from wsteer.io import atomic_directory
 
-    alpha = check_alpha(alpha, where="--alpha")
+    alpha = check_alpha(alpha, where="alpha")
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise WsteerError(
-            f"output directory already exists: {out_dir}", where="--out", fix="choose another --out or pass --overwrite"
+            f"output directory already exists: {out_dir}", where="out", fix="choose another out or pass overwrite=true"
         )
     source = open_adapter(adapter)
     plan = plan_merge(source, base)
     if out_dir.resolve() in (plan.base_path.resolve(), source.path.resolve()):
         raise WsteerError(
-            "--out must not be the base or the adapter directory",
-            where="--out",
+            "out must not be the base or the adapter directory",
+            where="out",
             fix="write the merged checkpoint to a new directory",
         )
     sizes: dict[str, int] = {}

@@ -16,13 +16,35 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from wsteer.config import option
 from wsteer.errors import WsteerError
+from wsteer.generation import SamplingConfig
 from wsteer.lora import lora_layers, scaled_adapter
 
 _TEMP_ADAPTER = "wsteer_steer"
+
+
+@dataclass
+class SteerConfig:
+    """``wsteer adapters steer``: answer prompts with the adapter at one or more α (a quick look)."""
+
+    adapter: str | None = option(None, "Adapter directory (or give it as the positional ADAPTER).")
+    alphas: list[float] = option(
+        help="Steering coefficients, one answer per α and prompt (0 = base; > 0 toward pos, < 0 toward neg).",
+        factory=lambda: [-1.0, 0.0, 1.0],
+    )
+    prompts: list[str] = option(help='Prompts to answer, e.g. prompts=["Hi", "Tell me about the sea."].', factory=list)
+    sampling: SamplingConfig = option(
+        help="Decoding (temperature 0 = greedy).",
+        factory=lambda: SamplingConfig(max_new_tokens=64, temperature=0.0),
+    )
+    seed: int = option(0, "Sampling seed (the same noise for every α).")
+    base: str | None = option(None, "Base model; default: the one the adapter records (checked against its hash).")
+    json: bool = option(False, "Print JSON lines instead of text.")
 
 
 def check_alpha(alpha: float, where: str = "alpha") -> float:
@@ -150,7 +172,7 @@ def steer_generate(
     from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
     from wsteer.lora import per_row_adapter_scale
 
-    alphas = [check_alpha(a, where="--alpha") for a in alphas]
+    alphas = [check_alpha(a, where="alphas") for a in alphas]
     model, tokenizer = load_steerable(adapter, base=base)
     requests = [GenerationRequest(build_messages(p), seed=seed, tag=(a, p)) for a in alphas for p in prompts]
     answers = HFBackend(model, tokenizer, batch_size=batch_size).generate(

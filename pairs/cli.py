@@ -19,24 +19,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # --------------------------------------------------------------------------------------------- pairs lint
 def _add_lint(verbs: argparse._SubParsersAction) -> None:
+    from wsteer.pairs.lint import LintConfig
+
+    from wsteer.cliargs import add_config_arguments
+
     parser = verbs.add_parser(
         "lint",
         help="mirror-test persona pairs: aligned word diff and findings",
         description="The mirror test: every clause of pos needs a counterpart in neg that flips only the pole. "
         "Prints an aligned word diff and findings (rule, severity, fix). Exit 1 if any finding is an "
-        "error, 0 otherwise.",
+        "error, 0 otherwise. Examples: `wsteer pairs lint pairs.yaml ids=[honest]`, "
+        "`wsteer pairs lint pos='prefers vim' neg='prefers emacs'`.",
     )
     parser.add_argument("file", nargs="?", metavar="FILE", help="pairs file (YAML or JSONL) to lint")
-    parser.add_argument("--pos", metavar="TEXT", help="pos persona (with --neg, instead of FILE)")
-    parser.add_argument("--neg", metavar="TEXT", help="neg persona (with --pos)")
-    parser.add_argument("--ids", metavar="ID,…", help="only these pair ids of FILE")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of the human table")
-    parser.add_argument(
-        "--second-opinion",
-        metavar="YAML",
-        help="also ask a model (SecondOpinionConfig keys: backend, base_url, model, api_key_env, "
-        "local, …); off unless given",
-    )
+    add_config_arguments(parser, LintConfig)
     parser.set_defaults(func=_lint_cli)
 
 
@@ -44,33 +40,35 @@ def _lint_cli(args: argparse.Namespace) -> int:
     from wsteer.pairs.lint import format_reports, lint_pairs
     from wsteer.pairs.personas import PersonaPair, find_by_id, load_pairs
 
+    from wsteer.cliargs import config_from_args
     from wsteer.errors import WsteerError
     from wsteer.io import to_json
 
-    if args.file and (args.pos or args.neg):
+    cfg = config_from_args(args, positional="file")
+    if cfg.file and (cfg.pos or cfg.neg):
         raise WsteerError(
-            "give either FILE or --pos/--neg, not both",
+            "give either FILE or pos/neg, not both",
             where="wsteer pairs lint",
-            fix="drop FILE or the --pos/--neg flags",
+            fix="drop FILE or the pos=/neg= keys",
         )
-    if args.file:
-        pairs = load_pairs(args.file)
-        if args.ids:
-            pairs = [find_by_id(pairs, i.strip(), "pair", args.file) for i in args.ids.split(",") if i.strip()]
-    elif args.pos and args.neg:
-        pairs = [PersonaPair(id="pair", pos=args.pos, neg=args.neg)]
+    if cfg.file:
+        pairs = load_pairs(cfg.file)
+        if cfg.ids:
+            pairs = [find_by_id(pairs, i.strip(), "pair", cfg.file) for i in cfg.ids if i.strip()]
+    elif cfg.pos and cfg.neg:
+        pairs = [PersonaPair(id="pair", pos=cfg.pos, neg=cfg.neg)]
     else:
         raise WsteerError(
-            "nothing to lint", where="wsteer pairs lint", fix="pass a pairs FILE, or both --pos TEXT and --neg TEXT"
+            "nothing to lint", where="wsteer pairs lint", fix="pass a pairs FILE, or both pos=TEXT and neg=TEXT"
         )
     reports = lint_pairs(pairs)
-    if args.second_opinion:
+    if cfg.second_opinion:
         from wsteer.pairs.second_opinion import SecondOpinionConfig, add_second_opinions
 
         from wsteer.config import load_config
 
-        add_second_opinions(reports, load_config(SecondOpinionConfig, args.second_opinion))
-    if args.json:
+        add_second_opinions(reports, load_config(SecondOpinionConfig, cfg.second_opinion))
+    if cfg.json:
         print(
             to_json(
                 {
@@ -150,6 +148,8 @@ def _generate(args: argparse.Namespace) -> int:
 def _add_curate(verbs: argparse._SubParsersAction) -> None:
     from wsteer.pairs.curate import CurateConfig
 
+    from wsteer.cliargs import add_config_help
+
     parser = verbs.add_parser(
         "curate",
         help="curate raw cho/rej pairs (echo, length, refusal, …) with a report",
@@ -158,6 +158,7 @@ def _add_curate(verbs: argparse._SubParsersAction) -> None:
         "never modified.",
     )
     _add_curate_options(parser)
+    add_config_help(parser, CurateConfig)
     # IN and key=value overrides may come before or after the options; argparse cannot interleave positionals
     # with options, so everything from the first positional on is collected and split by _CurateWords.
     parser.add_argument(

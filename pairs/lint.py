@@ -65,6 +65,7 @@ from typing import Literal, Sequence
 
 from wsteer.pairs.personas import PersonaPair, persona_form
 
+from wsteer.config import option
 from wsteer.textstats import STOPWORDS
 
 Severity = Literal["error", "warning"]
@@ -255,6 +256,22 @@ def tokenize(text: str) -> list[Token]:
         )
         tokens.append(Token(raw, norm, index, is_word, content))
     return tokens
+
+
+@dataclass
+class LintConfig:
+    """``wsteer pairs lint``: mirror-test persona pairs from a file, or one pair given as pos and neg."""
+
+    file: str | None = option(None, "Pairs file (YAML or JSONL) to lint (or give it as the positional FILE).")
+    pos: str | None = option(None, "pos persona (with neg, instead of file).")
+    neg: str | None = option(None, "neg persona (with pos).")
+    ids: list[str] = option(help="Only these pair ids of file (empty: all).", factory=list)
+    json: bool = option(False, "Print JSON instead of the human table.")
+    second_opinion: str | None = option(
+        None,
+        "Also ask a model: a YAML file of SecondOpinionConfig keys (backend, base_url, model, api_key_env, "
+        "local, …); off unless given.",
+    )
 
 
 # --------------------------------------------------------------------------------------------- findings

@@ -12,6 +12,7 @@ import importlib
 import sys
 from typing import Sequence
 
+from wsteer import __version__
 from wsteer.errors import WsteerError
 
 # Stage packages that contribute subcommands, in pipeline order.
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Weight steering: persona pair -> cho/rej pairs -> LoRA adapter -> steer at any alpha -> eval.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
+    parser.add_argument("--version", action="version", version=f"wsteer {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in STAGE_CLIS:
         importlib.import_module(module).register(subparsers)

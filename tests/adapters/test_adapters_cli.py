@@ -35,31 +35,18 @@ def assert_nothing_written(out):
 
 def test_merge_and_steer_verbs(cli, setup, tmp_path):
     _, _, adapter, _ = setup
-    result = cli("adapters", "merge", adapter, "--alpha", "-1.5", "--out", tmp_path / "merged")
+    result = cli("adapters", "merge", adapter, "alpha=-1.5", f"out={tmp_path / 'merged'}")
     assert result.code == 0, result.err
     assert str(tmp_path / "merged") in result.out and "α = -1.5" in result.out
     assert read_json(tmp_path / "merged" / "steering.json")["provenance"]["merge"]["alpha"] == -1.5
-    again = cli("adapters", "merge", adapter, "--alpha", "1", "--out", tmp_path / "merged")
+    again = cli("adapters", "merge", adapter, "alpha=1", f"out={tmp_path / 'merged'}")
     assert "already exists" in one_line_error(again)
     assert read_json(tmp_path / "merged" / "steering.json")["provenance"]["merge"]["alpha"] == -1.5
-    assert cli("adapters", "merge", adapter, "--alpha", "1", "--out", tmp_path / "merged", "--overwrite").code == 0
+    assert cli("adapters", "merge", adapter, "alpha=1", f"out={tmp_path / 'merged'}", "overwrite=true").code == 0
     assert read_json(tmp_path / "merged" / "steering.json")["provenance"]["merge"]["alpha"] == 1.0
 
     steered = cli(
-        "adapters",
-        "steer",
-        adapter,
-        "--alpha",
-        "-1",
-        "--alpha",
-        "0",
-        "--alpha",
-        "1",
-        "--prompt",
-        "Hi",
-        "--max-new-tokens",
-        "6",
-        "--json",
+        "adapters", "steer", adapter, "alphas=[-1, 0, 1]", "prompts=[Hi]", "sampling.max_new_tokens=6", "json=true"
     )
     assert steered.code == 0, steered.err
     rows = [json.loads(line) for line in steered.out.splitlines()]
@@ -71,12 +58,12 @@ def test_merge_and_steer_verbs(cli, setup, tmp_path):
 def test_non_finite_alpha_is_refused(cli, setup, tmp_path, alpha):
     _, _, adapter, _ = setup
     out = tmp_path / "out"
-    line = one_line_error(cli("adapters", "merge", adapter, f"--alpha={alpha}", "--out", out))
-    assert "finite" in line and "--alpha" in line
+    line = one_line_error(cli("adapters", "merge", adapter, f"alpha={alpha}", f"out={out}"))
+    assert "finite" in line and "alpha" in line
     assert_nothing_written(out)
-    line = one_line_error(cli("adapters", "steer", adapter, f"--alpha={alpha}", "--prompt", "Hi"))
+    line = one_line_error(cli("adapters", "steer", adapter, f"alphas=[{alpha}]", "prompts=[Hi]"))
     assert "finite" in line
-    line = one_line_error(cli("adapters", "combine", f"{adapter}:{alpha}", "--out", out))
+    line = one_line_error(cli("adapters", "combine", f"{adapter}:{alpha}", f"out={out}"))
     assert "not finite" in line
     assert_nothing_written(out)
     line = one_line_error(cli("adapters", "calibrate", adapter, f"target_kl={alpha}"))
@@ -87,7 +74,7 @@ def test_wrong_base_is_refused(cli, setup, tmp_path):
     _, _, adapter, _ = setup
     other = save_tiny_model(tmp_path / "other", seed=5)  # same architecture and shapes, other weights
     out = tmp_path / "out"
-    line = one_line_error(cli("adapters", "merge", adapter, "--alpha", "1", "--out", out, "--base", other))
+    line = one_line_error(cli("adapters", "merge", adapter, "alpha=1", f"out={out}", f"base={other}"))
     assert "wrong base" in line and "steering.json" in line and "fix:" in line
     assert_nothing_written(out)
     line = one_line_error(cli("adapters", "calibrate", adapter, f"base={other}", f"report={tmp_path / 'r.json'}"))
@@ -99,13 +86,13 @@ def test_shape_mismatch_is_refused(cli, setup, tmp_path):
     _, _, _, plain = setup
     wide = save_tiny_model(tmp_path / "wide", seed=0, hidden_size=48, intermediate_size=96)
     out = tmp_path / "out"
-    line = one_line_error(cli("adapters", "merge", plain, "--alpha", "1", "--out", out, "--base", wide))
+    line = one_line_error(cli("adapters", "merge", plain, "alpha=1", f"out={out}", f"base={wide}"))
     assert "shape mismatch" in line and "model.layers.0" in line
     assert_nothing_written(out)
     other_plain = tmp_path / "wide_adapter"
     make_adapter(load_checkpoint(wide), other_plain, seed=3)
     line = one_line_error(
-        cli("adapters", "combine", f"{plain}:1", f"{other_plain}:1", "--out", out, "--allow-unverified-base")
+        cli("adapters", "combine", f"{plain}:1", f"{other_plain}:1", f"out={out}", "allow_unverified_base=true")
     )
     assert "shape mismatch" in line
     assert_nothing_written(out)
@@ -114,16 +101,16 @@ def test_shape_mismatch_is_refused(cli, setup, tmp_path):
 def test_missing_files_are_refused(cli, setup, tmp_path):
     _, base_dir, adapter, plain_adapter = setup
     out = tmp_path / "out"
-    line = one_line_error(cli("adapters", "merge", tmp_path / "nowhere", "--alpha", "1", "--out", out))
+    line = one_line_error(cli("adapters", "merge", tmp_path / "nowhere", "alpha=1", f"out={out}"))
     assert "not found" in line
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "adapter_config.json").write_text((adapter / "adapter_config.json").read_text())
-    line = one_line_error(cli("adapters", "merge", broken, "--alpha", "1", "--out", out))
+    line = one_line_error(cli("adapters", "merge", broken, "alpha=1", f"out={out}"))
     assert "adapter_model.safetensors is missing" in line
     line = one_line_error(cli("adapters", "inspect", broken))
     assert "adapter_model.safetensors is missing" in line
-    line = one_line_error(cli("adapters", "combine", f"{adapter}:1", f"{broken}:1", "--out", out))
+    line = one_line_error(cli("adapters", "combine", f"{adapter}:1", f"{broken}:1", f"out={out}"))
     assert "adapter_model.safetensors is missing" in line
     assert_nothing_written(out)
 
@@ -136,7 +123,7 @@ def test_missing_files_are_refused(cli, setup, tmp_path):
     (holey / sorted(set(index["weight_map"].values()))[-1]).unlink()
     plain = tmp_path / "plain_for_holey"
     shutil.copytree(plain_adapter, plain)
-    line = one_line_error(cli("adapters", "merge", plain, "--alpha", "1", "--out", out, "--base", holey))
+    line = one_line_error(cli("adapters", "merge", plain, "alpha=1", f"out={out}", f"base={holey}"))
     assert "is missing" in line and "shard" in line
     assert_nothing_written(out)
 

@@ -39,7 +39,7 @@ def two_adapters(tmp_path_factory, tokenizer):
 def test_combine_verb_writes_the_signed_sum_of_deltas_per_layer(cli, two_adapters, tmp_path):
     _, honest, authority = two_adapters
     out = tmp_path / "mix"
-    result = cli("adapters", "combine", f"{honest}:+1.0", f"{authority}:-0.5", "--out", out)
+    result = cli("adapters", "combine", f"{honest}:+1.0", f"{authority}:-0.5", f"out={out}")
     assert result.code == 0, result.err
     assert str(out) in result.out
     dh, da, dc = (adapter_deltas(read_adapter(p)) for p in (honest, authority, out))
@@ -62,17 +62,17 @@ def test_combine_refuses_adapters_of_different_bases(cli, two_adapters, tmp_path
     other = tmp_path / "other_adapter"
     make_adapter(load_checkpoint(other_base), other, seed=3)
     write_steering(other, other_base)
-    result = cli("adapters", "combine", f"{honest}:1", f"{other}:1", "--out", tmp_path / "out")
+    result = cli("adapters", "combine", f"{honest}:1", f"{other}:1", f"out={tmp_path / 'out'}")
     assert "different bases" in one_line_error(result)
     assert not (tmp_path / "out").exists()
     # plain peft adapters (no steering.json): recorded base names must agree unless explicitly allowed
     plain_a, plain_b = tmp_path / "plain_a", tmp_path / "plain_b"
     make_adapter(load_checkpoint(base_dir), plain_a, seed=4)
     make_adapter(load_checkpoint(other_base), plain_b, seed=5)
-    result = cli("adapters", "combine", f"{plain_a}:1", f"{plain_b}:-1", "--out", tmp_path / "out")
+    result = cli("adapters", "combine", f"{plain_a}:1", f"{plain_b}:-1", f"out={tmp_path / 'out'}")
     assert "cannot verify" in one_line_error(result) and not (tmp_path / "out").exists()
     result = cli(
-        "adapters", "combine", f"{plain_a}:1", f"{plain_b}:-1", "--out", tmp_path / "out", "--allow-unverified-base"
+        "adapters", "combine", f"{plain_a}:1", f"{plain_b}:-1", f"out={tmp_path / 'out'}", "allow_unverified_base=true"
     )
     assert result.code == 0, result.err
     assert not (tmp_path / "out" / "steering.json").exists()  # nothing to describe: plain inputs, plain output
@@ -95,7 +95,7 @@ def test_inspect_reports_personas_rank_targets_norms_and_calibration(cli, two_ad
     assert text.code == 0, text.err
     for needle in ("honest", "dishonest", "r=4", "q_proj", "plus=2", "train_loss=0.42", "layer"):
         assert needle in text.out, needle
-    as_json = cli("adapters", "inspect", authority, "--json")
+    as_json = cli("adapters", "inspect", authority, "json=true")
     parsed = json.loads(as_json.out)
     assert parsed["use_rslora"] is True and parsed["target_modules"] == ["q_proj", "up_proj"]
     assert parsed["modules"][0]["scaling"] == pytest.approx(16 / 2**0.5)

@@ -12,20 +12,20 @@ RULE5 = (
 
 
 def test_seed_failing_example_exits_1_with_diff_and_fix(cli):
-    result = cli("pairs", "lint", "--pos", VIM[0], "--neg", VIM[1])
+    result = cli("pairs", "lint", f"pos={VIM[0]}", f"neg={VIM[1]}")
     assert result.code == 1, result
     assert "FAIL" in result.out and "unmirrored-clause" in result.out and "fix:" in result.out
     assert "[vim]" in result.out and "[emacs]" in result.out and "<faster>" in result.out
 
 
 def test_seed_passing_example_exits_0(cli):
-    result = cli("pairs", "lint", "--pos", RULE5[0], "--neg", RULE5[1])
+    result = cli("pairs", "lint", f"pos={RULE5[0]}", f"neg={RULE5[1]}")
     assert result.code == 0, result
     assert "PASS" in result.out and "1 pass" in result.out
 
 
 def test_warnings_only_exit_0_and_json(cli):
-    result = cli("pairs", "lint", "--pos", "honest and brave", "--neg", "dishonest and cowardly", "--json")
+    result = cli("pairs", "lint", "pos=honest and brave", "neg=dishonest and cowardly", "json=true")
     assert result.code == 0, result
     data = json.loads(result.out)
     assert data["errors"] == 0 and data["warnings"] == 1
@@ -46,17 +46,17 @@ def test_pairs_file_with_a_bad_pair_names_file_and_line(cli, tmp_path):
     path.write_text(
         "pairs:\n  - id: good\n    pos: honest\n    neg: dishonest\n  - id: bad\n    pos: honest\n    neg: not honest\n"
     )
-    result = cli("pairs", "lint", path, "--json")
+    result = cli("pairs", "lint", path, "json=true")
     assert result.code == 1
     data = json.loads(result.out)
     assert [p["status"] for p in data["pairs"]] == ["pass", "fail"]
     assert data["pairs"][1]["where"] == f"{path}:5"
-    only_good = cli("pairs", "lint", path, "--ids", "good")
+    only_good = cli("pairs", "lint", path, "ids=[good]")
     assert only_good.code == 0 and "1 pair(s)" in only_good.out and "not honest" not in only_good.out
 
 
 def test_usage_errors_are_one_line(cli, tmp_path):
-    both = cli("pairs", "lint", tmp_path / "x.yaml", "--pos", "a", "--neg", "b")
-    assert both.code == 2 and "either FILE or --pos/--neg" in both.err
-    neither = cli("pairs", "lint", "--pos", "honest")
+    both = cli("pairs", "lint", tmp_path / "x.yaml", "pos=a", "neg=b")
+    assert both.code == 2 and "either FILE or pos/neg" in both.err
+    neither = cli("pairs", "lint", "pos=honest")
     assert neither.code == 2 and "nothing to lint" in neither.err

@@ -62,7 +62,7 @@ def test_second_opinion_adds_finding_on_fail_and_sends_key_as_bearer(key):
 def test_cli_with_second_opinion_never_writes_the_key(cli, tmp_path, key):
     with FakeChatServer(echo_key=True) as server:
         config = _config_file(tmp_path, server.url)
-        result = cli("pairs", "lint", "--pos", "honest", "--neg", "dishonest", "--json", "--second-opinion", config)
+        result = cli("pairs", "lint", "pos=honest", "neg=dishonest", "json=true", f"second_opinion={config}")
     assert server.requests and server.requests[0]["auth"] == f"Bearer {SECRET}"
     assert result.code == 0, result
     data = json.loads(result.out)
@@ -76,21 +76,14 @@ def test_second_opinion_error_severity_fails_the_lint(cli, tmp_path, key):
     with FakeChatServer() as server:
         config = _config_file(tmp_path, server.url)
         config.write_text(config.read_text() + "severity: error\n")
-        result = cli("pairs", "lint", "--pos", "prefers vim", "--neg", "prefers emacs", "--second-opinion", config)
+        result = cli("pairs", "lint", "pos=prefers vim", "neg=prefers emacs", f"second_opinion={config}")
     assert result.code == 1 and "second-opinion" in result.out and SECRET not in result.out
 
 
 def test_http_error_is_one_line_without_the_key(cli, tmp_path, key):
     with FakeChatServer(status=401) as server:
         result = cli(
-            "pairs",
-            "lint",
-            "--pos",
-            "honest",
-            "--neg",
-            "dishonest",
-            "--second-opinion",
-            _config_file(tmp_path, server.url),
+            "pairs", "lint", "pos=honest", "neg=dishonest", f"second_opinion={_config_file(tmp_path, server.url)}"
         )
     assert result.code == 2 and "HTTP 401" in result.err and SECRET not in result.err + result.out
 

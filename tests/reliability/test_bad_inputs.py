@@ -270,37 +270,37 @@ def _(ws, w, mp):
 
 # --------------------------------------------------------------------------------------------- adapters
 def _steer(adapter, *extra):
-    return ["adapters", "steer", adapter, "--prompt", "Hi", "--max-new-tokens", "2", *extra]
+    return ["adapters", "steer", adapter, "prompts=[Hi]", "sampling.max_new_tokens=2", *extra]
 
 
 @case("adapters steer", "NaN alpha")
 def _(ws, w, mp):
-    return _steer(ws["adapter"], "--alpha", "nan"), ["--alpha", "finite"]
+    return _steer(ws["adapter"], "alphas=[nan]"), ["alphas", "finite"]
 
 
 @case("adapters steer", "infinite alpha")
 def _(ws, w, mp):
-    return _steer(ws["adapter"], "--alpha=-inf"), ["--alpha", "finite"]
+    return _steer(ws["adapter"], "alphas=[-inf]"), ["alphas", "finite"]
 
 
 @case("adapters steer", "non-numeric alpha")
 def _(ws, w, mp):
-    return _steer(ws["adapter"], "--alpha", "big"), ["--alpha", "invalid float", "--help"]
+    return _steer(ws["adapter"], "alphas=[big]"), ["alphas[0]", "number"]
 
 
 @case("adapters steer", "missing adapter path")
 def _(ws, w, mp):
-    return _steer(w / "no-adapter", "--alpha", "1"), ["no-adapter", "not found"]
+    return _steer(w / "no-adapter", "alphas=[1]"), ["no-adapter", "not found"]
 
 
 @case("adapters steer", "adapter for a different base")
 def _(ws, w, mp):
-    return _steer(ws["adapter"], "--alpha", "1", "--base", ws["other"]), ["steering.json", "wrong base"]
+    return _steer(ws["adapter"], "alphas=[1]", f"base={ws['other']}"), ["steering.json", "wrong base"]
 
 
 @case("adapters steer", "pickle-only adapter")
 def _(ws, w, mp):
-    return _steer(ws["pickled_adapter"], "--alpha", "1"), [str(ws["pickled_adapter"]), "pickle", "safe_serialization"]
+    return _steer(ws["pickled_adapter"], "alphas=[1]"), [str(ws["pickled_adapter"]), "pickle", "safe_serialization"]
 
 
 @case("adapters inspect", "pickle-only adapter")
@@ -315,41 +315,41 @@ def _(ws, w, mp):
 
 @case("adapters merge", "NaN alpha")
 def _(ws, w, mp):
-    return ["adapters", "merge", ws["adapter"], "--alpha", "nan", "--out", w / "out" / "merged"], ["--alpha"]
+    return ["adapters", "merge", ws["adapter"], "alpha=nan", f"out={w / 'out' / 'merged'}"], ["alpha", "finite"]
 
 
 @case("adapters merge", "adapter for a different base")
 def _(ws, w, mp):
-    argv = ["adapters", "merge", ws["adapter"], "--alpha", "1", "--out", w / "out" / "merged", "--base", ws["other"]]
+    argv = ["adapters", "merge", ws["adapter"], "alpha=1", f"out={w / 'out' / 'merged'}", f"base={ws['other']}"]
     return argv, ["steering.json", "wrong base"]
 
 
 @case("adapters merge", "full disk")
 def _(ws, w, mp):
     full_disk(mp)
-    return ["adapters", "merge", ws["adapter"], "--alpha", "1", "--out", w / "out" / "merged"], ["No space left"]
+    return ["adapters", "merge", ws["adapter"], "alpha=1", f"out={w / 'out' / 'merged'}"], ["No space left"]
 
 
 @case("adapters merge", "output directory not writable (simulated)")
 def _(ws, w, mp):
     read_only(mp, w / "out", "simulated")
-    return ["adapters", "merge", ws["adapter"], "--alpha", "1", "--out", w / "out" / "merged"], ["writable"]
+    return ["adapters", "merge", ws["adapter"], "alpha=1", f"out={w / 'out' / 'merged'}"], ["writable"]
 
 
 @case("adapters combine", "non-numeric weight")
 def _(ws, w, mp):
-    return ["adapters", "combine", f"{ws['adapter']}:abc", "--out", w / "out" / "mix"], ["'abc'", "ADAPTER:WEIGHT"]
+    return ["adapters", "combine", f"{ws['adapter']}:abc", f"out={w / 'out' / 'mix'}"], ["'abc'", "ADAPTER:WEIGHT"]
 
 
 @case("adapters combine", "NaN weight")
 def _(ws, w, mp):
-    return ["adapters", "combine", f"{ws['adapter']}:nan", "--out", w / "out" / "mix"], ["'nan'", "finite"]
+    return ["adapters", "combine", f"{ws['adapter']}:nan", f"out={w / 'out' / 'mix'}"], ["'nan'", "finite"]
 
 
 @case("adapters combine", "full disk")
 def _(ws, w, mp):
     full_disk(mp)
-    argv = ["adapters", "combine", f"{ws['adapter']}:1", f"{ws['adapter']}:-0.5", "--out", w / "out" / "mix"]
+    argv = ["adapters", "combine", f"{ws['adapter']}:1", f"{ws['adapter']}:-0.5", f"out={w / 'out' / 'mix'}"]
     return argv, ["No space left"]
 
 

@@ -291,7 +291,7 @@ def _lint(cfg: DemoConfig, paths: DemoPaths) -> str:
         raise WsteerError(
             "the persona pair fails the mirror test: " + "; ".join(f"[{f.rule}] {f.message}" for f in report.errors),
             where="pair",
-            fix=f"{report.errors[0].fix}; the full diff: `wsteer pairs lint --pos {pair.pos!r} --neg {pair.neg!r}`",
+            fix=f"{report.errors[0].fix}; the full diff: `wsteer pairs lint pos={pair.pos!r} neg={pair.neg!r}`",
         )
     return f"{pair.pos!r} / {pair.neg!r}: {len(report.warnings)} warning(s), no errors"
 
@@ -510,7 +510,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the whole pipeline on the embedded model",
         description=__doc__.split("\n\n")[0],
     )
-    add_config_arguments(parser, DemoConfig, default_config=DEFAULT_CONFIG)
+    stages = (GenerateConfig, CurateConfig, TrainConfig, CalibrateConfig, SweepConfig)  # each verb's --help has them
+    add_config_arguments(parser, DemoConfig, default_config=DEFAULT_CONFIG, help_stop=stages)
     parser.set_defaults(func=_cli)
 
 

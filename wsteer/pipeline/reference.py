@@ -22,21 +22,31 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def sections() -> list[tuple[str, type, str]]:
     """(verb, config class, where it lives) for every verb that takes a config file."""
     from wsteer.adapters.calibrate import CalibrateConfig
+    from wsteer.adapters.combine import CombineConfig
+    from wsteer.adapters.inspect import InspectConfig
+    from wsteer.adapters.merge import MergeConfig
+    from wsteer.adapters.steer import SteerConfig
     from wsteer.eval.ab import ABConfig
     from wsteer.eval.sweep import SweepConfig
     from wsteer.pairs.curate import CurateConfig
     from wsteer.pairs.generate import GenerateConfig
+    from wsteer.pairs.lint import LintConfig
     from wsteer.pairs.screen import ScreenConfig
     from wsteer.pipeline.demo import DemoConfig
     from wsteer.train.config import TrainConfig
 
     return [
         ("wsteer demo", DemoConfig, "wsteer/pipeline/demo.py"),
+        ("wsteer pairs lint", LintConfig, "pairs/lint.py"),
         ("wsteer templates screen", ScreenConfig, "pairs/screen.py"),
         ("wsteer pairs generate", GenerateConfig, "pairs/generate.py"),
         ("wsteer pairs curate", CurateConfig, "pairs/curate.py"),
         ("wsteer train", TrainConfig, "train/config.py"),
+        ("wsteer adapters steer", SteerConfig, "adapters/steer.py"),
+        ("wsteer adapters merge", MergeConfig, "adapters/merge.py"),
+        ("wsteer adapters combine", CombineConfig, "adapters/combine.py"),
         ("wsteer adapters calibrate", CalibrateConfig, "adapters/calibrate.py"),
+        ("wsteer adapters inspect", InspectConfig, "adapters/inspect.py"),
         ("wsteer eval sweep", SweepConfig, "eval/sweep.py"),
         ("wsteer eval ab", ABConfig, "eval/ab.py"),
     ]
