@@ -144,6 +144,7 @@ def test_steer_restores_the_base_on_exit_and_on_error(setup, batch):
     _, base_dir, honest, authority = setup
     a, b = Adapter.load(honest), Adapter.load(authority)
     model, _ = a.load_base()
+    assert model.wsteer_source["path"] == str(base_dir)
     base = logits(model, batch)
     for value in (a, -a * 2, a + b):
         with value.steer(model, 1.0) as steered:

@@ -138,3 +138,27 @@ def test_calibrate_launch_line_forms(cli, setup, tmp_path):
     assert "not found" in line and "none" in line
     line = one_line_error(cli("adapters", "calibrate", adapter, "tokens=sideways"))
     assert "tokens" in line and "'base'" in line
+
+
+def test_verbs_take_a_config_file_and_key_value_overrides(cli, setup, tmp_path):
+    """adapters merge/combine/inspect read --config FILE; key=value overrides it; the positional is optional."""
+    _, _, adapter, plain = setup
+    config = tmp_path / "merge.yaml"
+    config.write_text(f"adapter: {adapter}\nalpha: 2.0\nout: {tmp_path / 'from_file'}\n")
+    result = cli("adapters", "merge", "--config", config, "alpha=-0.5")
+    assert result.code == 0, result.err
+    assert read_json(tmp_path / "from_file" / "steering.json")["provenance"]["merge"]["alpha"] == -0.5
+    line = one_line_error(cli("adapters", "merge", "--config", config, "alhpa=1"))
+    assert "'alhpa'" in line and "'alpha'" in line
+    line = one_line_error(cli("adapters", "merge", f"out={tmp_path / 'x'}", "alpha=1"))
+    assert "no adapter given" in line
+    assert not (tmp_path / "x").exists()
+
+    parts = tmp_path / "combine.yaml"
+    parts.write_text(f"parts: ['{adapter}:1', '{plain}:-1']\nallow_unverified_base: true\n")
+    result = cli("adapters", "combine", "--config", parts, f"out={tmp_path / 'mix'}")
+    assert result.code == 0, result.err
+    assert [p["weight"] for p in read_json(tmp_path / "mix" / "steering.json")["provenance"]["combine"]] == [1, -1]
+
+    inspected = cli("adapters", "inspect", f"adapter={adapter}", "json=true")
+    assert inspected.code == 0 and json.loads(inspected.out)["adapter"] == str(adapter)
