@@ -225,7 +225,7 @@ class Adapter:
             )
         if self.path is None:
             sources = [source for source, _ in self.terms]
-            return write_combination(sources, self.weights, out, self.allow_unverified_base, overwrite=True)
+            return write_combination(sources, self.weights, out, self.allow_unverified_base, overwrite)
         return _copy_adapter(self.terms[0][0], out)
 
 

@@ -209,17 +209,5 @@ def combine(
     each part in ``provenance.combine``; ``calibrated_alpha`` is cleared — recalibrate the combination) when any
     part has one, and ``manifest.json``. Nothing is written on error.
     """
-    if not parts:
-        raise WsteerError("nothing to combine", where="combine", fix="pass at least one ADAPTER:WEIGHT")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise WsteerError(
-            f"output directory already exists: {out_dir}", where="out", fix="choose another out or pass overwrite=true"
-        )
-    for path, weight in parts:
-        if not math.isfinite(float(weight)):
-            raise WsteerError(
-                f"weight {weight} is not finite", where=f"{path}:{weight}", fix="use a finite weight such as -0.5"
-            )
     sources = [open_adapter(path) for path, _ in parts]
     return write_combination(sources, [w for _, w in parts], out_dir, allow_unverified_base, overwrite)
