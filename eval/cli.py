@@ -1,4 +1,5 @@
-"""``wsteer eval …`` verbs: sweep (α sweep + baselines + report) and ab (two arms, paired statistics)."""
+"""``wsteer eval …`` verbs: sweep (α sweep + baselines + report), ab (two arms, paired statistics) and capability
+(lm-eval tasks per α)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_arguments(ab, ABConfig, default_config=AB_CONFIG)
     ab.set_defaults(func=_ab)
 
+    from wsteer.eval.capability import CapabilityConfig
+
+    capability = verbs.add_parser(
+        "capability",
+        help="what steering costs: lm-eval-harness tasks (e.g. tinyMMLU) on the steered model at each α",
+        description="Run lm-eval tasks on the adapter at every α (α = 0 is the base) and write capability.json; "
+        "with out_dir at a sweep's output, its report gets the scores beside the trait.",
+    )
+    capability.add_argument(
+        "adapter", nargs="?", metavar="ADAPTER", help="adapter directory (or adapter: in the config)"
+    )
+    add_config_arguments(capability, CapabilityConfig)
+    capability.set_defaults(func=_capability)
+
 
 def _sweep(args: argparse.Namespace) -> int:
     from wsteer.eval.sweep import run_sweep
@@ -66,4 +81,19 @@ def _ab(args: argparse.Namespace) -> int:
         f"{plr['hi']:+.3g}], sign p = {plr['sign_p']:.2g}"
     )
     print(f"report: {report}")
+    return 0
+
+
+def _capability(args: argparse.Namespace) -> int:
+    from wsteer.eval.capability import run_capability
+
+    from wsteer.cliargs import config_from_args
+
+    result = run_capability(config_from_args(args, positional="adapter"))
+    summary = result.summary
+    print(
+        f"capability: {len(summary['tasks'])} task(s) at {len(summary['alphas'])} α values, "
+        f"{len(summary['rows'])} scores, {result.seconds:.0f} s"
+    )
+    print(f"report: {result.report}")
     return 0

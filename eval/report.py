@@ -4,6 +4,9 @@ The report answers the seed's last question — what moved when we steered? — 
 nuisance panel, with the prompting baselines drawn as reference lines, and the generations are shown side by side
 per α with persona echo highlighted.
 
+When ``capability.json`` (``wsteer eval capability``: lm-eval task scores per α) sits beside the summary, the report
+gets a capability section: the scores per α next to the trait, so the cost of steering shows where its effect does.
+
 Input is the sweep summary (see ``wsteer.eval.sweep``): ``{"pair", "arms": [...], "dose_response", "leak", …}`` where
 each arm is ``{"name", "kind": "adapter"|"prompt", "alpha", "persona", "metrics": {metric: {"mean","lo","hi","n"}}}``.
 """
@@ -19,8 +22,10 @@ from typing import Sequence
 
 from wsteer.eval.metrics import NUISANCE_METRICS, TRAIT_METRIC
 
-from wsteer.io import atomic_write_text
-from wsteer.textstats import find_persona_echo
+from wsteer.io import atomic_write_text, read_json, read_jsonl
+from wsteer.textstats import find_persona_echo, persona_terms
+
+CAPABILITY_FILE = "capability.json"  # written by `wsteer eval capability` beside the sweep's summary.json
 
 METRIC_LABELS = {
     "plr": "trait: persona log-likelihood ratio (pos − neg)",
@@ -231,8 +236,8 @@ def _pipeline_html(pipeline: dict | None) -> list[str]:
     return [*parts, "</table>"]
 
 
-def render_markdown(summary: dict, generations: Sequence[dict]) -> str:
-    """The Markdown report."""
+def render_markdown(summary: dict, generations: Sequence[dict], capability: dict | None = None) -> str:
+    """The Markdown report (with a capability section when ``capability`` is given)."""
     pair = summary.get("pair", {})
     lines = [f"# Steering report: {pair.get('pos', '?')} ↔ {pair.get('neg', '?')}", ""]
     lines += [
@@ -260,6 +265,7 @@ def render_markdown(summary: dict, generations: Sequence[dict]) -> str:
         ]
     header, rows = _metric_rows(summary)
     lines += ["## Metrics per arm (mean [95% CI])", "", _markdown_table(header, rows), ""]
+    lines += _capability_markdown_section(capability, summary)
     arms, grid = generation_grid(generations, summary)
     lines += ["## Generations", ""]
     for prompt, texts in grid:
@@ -302,8 +308,10 @@ window.addEventListener('load', function () {
 """
 
 
-def render_html(summary: dict, generations: Sequence[dict], terms: Sequence[str] = ()) -> str:
-    """The self-contained HTML report (no external files or network)."""
+def render_html(
+    summary: dict, generations: Sequence[dict], terms: Sequence[str] = (), capability: dict | None = None
+) -> str:
+    """The self-contained HTML report (no external files or network; a capability section when given)."""
     pair = summary.get("pair", {})
     esc = html.escape
     parts = [
@@ -329,7 +337,7 @@ def render_html(summary: dict, generations: Sequence[dict], terms: Sequence[str]
     header, rows = _metric_rows(summary)
     parts += ["<h2>Metrics per arm (mean [95% CI])</h2><table><tr>", *[f"<th>{esc(h)}</th>" for h in header], "</tr>"]
     parts += ["<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows]
-    parts += ["</table>"]
+    parts += ["</table>", *_capability_html(capability, summary)]
     arms, grid = generation_grid(generations, summary)
     parts += [
         "<h2>Generations (persona echo highlighted)</h2><table><tr><th>prompt</th>",
@@ -343,8 +351,132 @@ def render_html(summary: dict, generations: Sequence[dict], terms: Sequence[str]
     return "".join(parts)
 
 
-def write_report(out_dir: str | Path, summary: dict, generations: Sequence[dict], terms: Sequence[str] = ()) -> Path:
-    """Write ``report.md`` and ``report.html`` into ``out_dir``; returns the HTML path."""
+def write_report(
+    out_dir: str | Path,
+    summary: dict,
+    generations: Sequence[dict],
+    terms: Sequence[str] = (),
+    capability: dict | None = None,
+) -> Path:
+    """Write ``report.md`` and ``report.html`` into ``out_dir``; returns the HTML path. ``capability`` defaults to
+    the ``capability.json`` in ``out_dir``, if there is one."""
     out_dir = Path(out_dir)
-    atomic_write_text(out_dir / "report.md", render_markdown(summary, generations))
-    return atomic_write_text(out_dir / "report.html", render_html(summary, generations, terms))
+    capability = capability if capability is not None else read_capability(out_dir)
+    atomic_write_text(out_dir / "report.md", render_markdown(summary, generations, capability))
+    return atomic_write_text(out_dir / "report.html", render_html(summary, generations, terms, capability))
+
+
+def refresh_report(out_dir: str | Path) -> Path:
+    """Rewrite a finished sweep's report from its files (summary.json, generations.jsonl, capability.json), e.g.
+    after ``wsteer eval capability`` added scores. Returns the HTML path."""
+    out_dir = Path(out_dir)
+    summary = read_json(out_dir / "summary.json")
+    generations_file = out_dir / "generations.jsonl"
+    generations = read_jsonl(generations_file) if generations_file.is_file() else []
+    pair = summary.get("pair") or {}
+    terms = persona_terms(pair["pos"], pair["neg"]) if pair.get("pos") and pair.get("neg") else []
+    return write_report(out_dir, summary, generations, terms)
+
+
+# --------------------------------------------------------------------------------------------- capability
+def read_capability(out_dir: str | Path) -> dict | None:
+    """``capability.json`` in ``out_dir``, or None."""
+    path = Path(out_dir) / CAPABILITY_FILE
+    return read_json(path) if path.is_file() else None
+
+
+def capability_table(capability: dict) -> dict[tuple[str, str], dict[float, dict]]:
+    """``{(task, metric): {alpha: row}}`` of a capability summary, in the order the rows came."""
+    table: dict[tuple[str, str], dict[float, dict]] = {}
+    for row in capability.get("rows", []):
+        table.setdefault((row["task"], row["metric"]), {})[float(row["alpha"])] = row
+    return table
+
+
+def _trait_by_alpha(summary: dict | None) -> dict[float, dict]:
+    if not summary:
+        return {}
+    return {float(a["alpha"]): a["metrics"].get(TRAIT_METRIC) for a in _adapter_arms(summary)}
+
+
+def _score(row: dict | None) -> str:
+    if row is None:
+        return "–"
+    stderr = row.get("stderr")
+    return _g(row["value"]) + (f" ± {_g(stderr, '.2g')}" if stderr is not None else "")
+
+
+def capability_rows(capability: dict, summary: dict | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and one row per α: the trait (when the sweep summary is given) and each task metric (± stderr)."""
+    table = capability_table(capability)
+    trait = _trait_by_alpha(summary)
+    alphas = sorted({float(a) for a in capability.get("alphas", [])} | {a for col in table.values() for a in col})
+    header = ["α", *(["trait (PLR)"] if trait else []), *(f"{task}: {metric}" for task, metric in table)]
+    rows = []
+    for alpha in alphas:
+        cells = [f"{alpha:+g}", *([_fmt(trait.get(alpha))] if trait else [])]
+        rows.append(cells + [_score(column.get(alpha)) for column in table.values()])
+    return header, rows
+
+
+def _capability_note(capability: dict) -> str:
+    shots = capability.get("num_fewshot")
+    return (
+        f"lm-eval tasks {', '.join(capability.get('tasks', []))} on the steered model at each α "
+        f"({'task default' if shots is None else shots} shots"
+        + (f", limit {capability['limit']}" if capability.get("limit") is not None else "")
+        + "); value ± stderr. α = 0 is the base model."
+    )
+
+
+def _capability_markdown_section(capability: dict | None, summary: dict | None) -> list[str]:
+    if not capability:
+        return []
+    header, rows = capability_rows(capability, summary)
+    return ["## Capability per α", "", _capability_note(capability), "", _markdown_table(header, rows), ""]
+
+
+def render_capability_markdown(capability: dict, summary: dict | None = None) -> str:
+    """``capability.md``: the capability table on its own (with the trait when the sweep summary is given)."""
+    lines = [f"# Capability cost: `{capability.get('adapter')}`", "", f"- model: `{capability.get('model')}`", ""]
+    return "\n".join(lines + _capability_markdown_section(capability, summary))
+
+
+def capability_plot(capability: dict) -> str:
+    """PNG (base64): each task metric vs α with ± stderr bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for (task, metric), column in capability_table(capability).items():
+        alphas = sorted(column)
+        values = [column[a]["value"] for a in alphas]
+        errors = [column[a].get("stderr") or 0.0 for a in alphas]
+        ax.errorbar(alphas, values, yerr=errors, marker="o", capsize=3, label=f"{task}: {metric}")
+    ax.set_xlabel("α")
+    ax.set_title("capability vs α (lm-eval)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    try:
+        return _png(fig)
+    finally:
+        plt.close(fig)
+
+
+def _capability_html(capability: dict | None, summary: dict | None) -> list[str]:
+    if not capability:
+        return []
+    esc = html.escape
+    header, rows = capability_rows(capability, summary)
+    parts = [
+        "<h2>Capability per α</h2>",
+        f"<p>{esc(_capability_note(capability))}</p>",
+        f"<img class='plot' alt='capability vs alpha' src='data:image/png;base64,{capability_plot(capability)}'>",
+        "<table><tr>",
+        *[f"<th>{esc(h)}</th>" for h in header],
+        "</tr>",
+    ]
+    parts += ["<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows]
+    return [*parts, "</table>"]

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +40,8 @@ from typing import Callable, Literal
 from wsteer import textstats as ts
 from wsteer.config import option
 from wsteer.errors import ConfigError, DataError
-from wsteer.io import atomic_write_text, iter_jsonl, sha256_file, to_json, write_json, write_jsonl
-from wsteer.records import PairRecord
+from wsteer.io import atomic_write_text, sha256_path, to_json, write_json, write_jsonl
+from wsteer.pair_sources import read_pair_source, strip_where
 
 STAGE = "pairs.curate"
 SIDES = ("cho", "rej")
@@ -133,10 +134,16 @@ class LengthRule:
 class CurateConfig:
     """One curation pass over a raw pairs file."""
 
-    input: str | None = option(None, "Raw pairs JSONL (the command's IN argument). Never modified.")
+    input: str | None = option(
+        None,
+        "Raw pairs (the command's IN argument): wsteer PairRecord JSONL, TRL preference JSONL (prompt/chosen/"
+        "rejected, plain or conversational), a datasets save_to_disk directory or a Hugging Face dataset id. "
+        "Never modified.",
+    )
+    split: str = option("train", "Split of the input when it is a dataset directory or hub id.")
     out: str | None = option(
         None,
-        "Curated JSONL to write (default: curated.jsonl beside the input). Also "
+        "Curated JSONL to write (default: curated.jsonl beside the input; required for a hub id). Also "
         "written: <stem>.dropped.jsonl, <stem>.report.md/.json, <stem>.run/.",
     )
     empty: EmptyRule = option(help="Rule 'empty'.", factory=EmptyRule)
@@ -363,8 +370,15 @@ class Curation:
 
 
 def terms_for(record: dict, cfg: CurateConfig) -> list[str]:
-    """The persona vocabulary of a record's pair (plus the configured extra terms)."""
-    return ts.persona_terms(record["pos"], record["neg"], extra=cfg.persona_echo.extra_terms)
+    """The persona vocabulary of a record's pair (plus the configured extra terms). Pairs that name no personas
+    (TRL-format data) have only the extra terms, so persona_echo checks those alone."""
+    return record_terms(record, cfg.persona_echo.extra_terms)
+
+
+def record_terms(record: dict, extra_terms: list[str] | tuple = ()) -> list[str]:
+    """Persona words of a record's pos/neg (none when it names no personas) plus ``extra_terms``."""
+    personas = [record.get(key) or "" for key in ("pos", "neg")]
+    return ts.persona_terms(*personas, extra=extra_terms)
 
 
 def curate_records(records: list[tuple[int, dict]], cfg: CurateConfig) -> Curation:
@@ -446,7 +460,7 @@ def side_statistics(records: list[dict], extra_terms: list[str] | tuple = ()) ->
     """Per side: pairs, mean / median words, refusal, hedging (per 100 words), persona echo and leak rates."""
     out: dict[str, dict[str, float]] = {}
     for side in SIDES:
-        texts = [(r[side], ts.persona_terms(r["pos"], r["neg"], extra=extra_terms)) for r in records]
+        texts = [(r[side], record_terms(r, extra_terms)) for r in records]
         lengths = [ts.word_count(t) for t, _ in texts]
         n = len(texts)
         out[side] = {
@@ -505,17 +519,18 @@ def default_out(input_path: Path) -> Path:
     return input_path.with_name("curated.jsonl")
 
 
-def curate_file(cfg: CurateConfig) -> CurationResult:
-    """Curate ``cfg.input`` into ``cfg.out`` (+ dropped pairs, report, run record). The input is only read; every
-    output is written atomically. When the round fails the abandon check and ``cfg.force`` is off, the report and
-    the dropped pairs are written but the curated pairs are not."""
-    from wsteer.pairs.generate import run_dir_for
-
-    from wsteer.manifest import write_run_record
-
+def resolve_paths(cfg: CurateConfig) -> tuple[Path, Path]:
+    """The input and the curated output; refuses a missing input, an output that is the input, and a hub dataset
+    without ``out``."""
     if not cfg.input:
         raise ConfigError("no input file", where="IN", fix="run `wsteer pairs curate RAW.jsonl --out CURATED.jsonl`")
     source = Path(cfg.input)
+    if not cfg.out and not source.exists():
+        raise ConfigError(
+            f"{cfg.input} is not a local file or directory, so there is no 'beside the input' to write to",
+            where="--out",
+            fix="pass --out CURATED.jsonl",
+        )
     out = Path(cfg.out) if cfg.out else default_out(source)
     if out.resolve() == source.resolve():
         raise ConfigError(
@@ -523,10 +538,24 @@ def curate_file(cfg: CurateConfig) -> CurationResult:
             where="--out",
             fix="write the curated pairs to another file, e.g. curated.jsonl",
         )
-    input_hash = sha256_file(source) if source.is_file() else None
-    records = list(iter_jsonl(source, schema=PairRecord))
+    return source, out
+
+
+def read_input(source: Path, split: str) -> list[tuple[int, dict]]:
+    """``(line or row, record)`` of every pair in ``source`` (any format :mod:`wsteer.pair_sources` reads)."""
+    records = read_pair_source(source, split)
     if not records:
         raise DataError(f"{source} holds no pairs", where=str(source), fix="generate pairs first")
+    return [(int(re.split(r"[:#]", r["_where"])[-1]), strip_where(r)) for r in records]
+
+
+def curate_file(cfg: CurateConfig) -> CurationResult:
+    """Curate ``cfg.input`` into ``cfg.out`` (+ dropped pairs, report, run record). The input is only read; every
+    output is written atomically. When the round fails the abandon check and ``cfg.force`` is off, the report and
+    the dropped pairs are written but the curated pairs are not."""
+    source, out = resolve_paths(cfg)
+    input_hash = sha256_path(source) if source.exists() else None
+    records = read_input(source, cfg.split)
     curation = curate_records(records, cfg)
     # No survivors fails too: an empty training file is never what the user wants, whatever the cause.
     abandoned = curation.touched_share > cfg.abandon_share or not curation.kept
@@ -551,8 +580,21 @@ def curate_file(cfg: CurateConfig) -> CurationResult:
     write_jsonl(paths["dropped"], curation.dropped)
     write_json(paths["report_json"], report)
     atomic_write_text(paths["report_md"], render_markdown(report, curation, cfg))
-    if sha256_file(source) != input_hash:  # belt and braces: curation must never touch the raw file
+    if input_hash and sha256_path(source) != input_hash:  # belt and braces: curation must never touch the input
         raise DataError(f"{source} changed while it was curated", where=str(source), fix="rerun curation")
+    run_dir = _write_run_record(cfg, source, out, curation, abandoned, write_output)
+    files = (paths["dropped"], paths["report_md"], paths["report_json"], run_dir)
+    return CurationResult(source, out, *files, report, abandoned, write_output)
+
+
+def _write_run_record(
+    cfg: CurateConfig, source: Path, out: Path, curation: Curation, abandoned: bool, written: bool
+) -> Path:
+    """config.yaml + manifest.json of the pass in ``<stem>.run/`` beside the output; returns that directory."""
+    from wsteer.pairs.generate import run_dir_for
+
+    from wsteer.manifest import write_run_record
+
     run_dir = run_dir_for(out)
     write_run_record(
         run_dir,
@@ -560,24 +602,14 @@ def curate_file(cfg: CurateConfig) -> CurationResult:
         cfg,
         inputs={"raw": source},
         extra={
-            "out": str(out) if write_output else None,
+            "out": str(out) if written else None,
             "pairs_in": curation.total,
             "pairs_out": len(curation.kept),
             "abandoned": abandoned,
         },
         launch=f"wsteer pairs curate {source} --out {out} --config {run_dir / 'config.yaml'}",
     )
-    return CurationResult(
-        source,
-        out,
-        paths["dropped"],
-        paths["report_md"],
-        paths["report_json"],
-        run_dir,
-        report,
-        abandoned,
-        write_output,
-    )
+    return run_dir
 
 
 def build_report(

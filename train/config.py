@@ -6,10 +6,12 @@ that map 1:1 onto a TRL / peft / transformers argument say so in their help.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from wsteer.config import option
+from wsteer.errors import ConfigError
 from wsteer.models import ModelConfig
 
 Objective = Literal["dpo", "bidirectional", "contrastive_sft"]
@@ -86,14 +88,115 @@ class LoraSettings:
 
 
 @dataclass
+class PairLabels:
+    """What the pairs steer, for data that does not say (TRL-format rows, Hugging Face datasets).
+
+    Recorded in steering.json, where eval sweep / ab read the personas for their prompt baselines and the
+    persona log-likelihood ratio. Pairs that carry their own ``pos``/``neg``/``template`` must agree with these.
+    """
+
+    pos: str | None = option(None, "Positive persona (the +α pole), e.g. 'optimistic'; default: the data's.")
+    neg: str | None = option(None, "Negative persona (the -α pole), e.g. 'pessimistic'; default: the data's.")
+    template: str | None = option(
+        None, "System-prompt template with one {persona} slot; default: the data's (most common)."
+    )
+
+
+# TRL / transformers arguments that wsteer sets from its own keys (or itself): the `trl:` section may not set them
+# too, so one value never silently overrides the other. Value: the wsteer key to use instead.
+TRL_ARGUMENTS_SET_BY_WSTEER = {
+    "output_dir": "checkpoint_dir",
+    "learning_rate": "learning_rate",
+    "num_train_epochs": "epochs",
+    "max_steps": "max_steps",
+    "per_device_train_batch_size": "micro_batch_size",
+    "gradient_accumulation_steps": "batch_size (and micro_batch_size)",
+    "warmup_steps": "warmup_ratio",
+    "warmup_ratio": "warmup_ratio",
+    "lr_scheduler_type": "lr_scheduler",
+    "weight_decay": "weight_decay",
+    "max_grad_norm": "max_grad_norm",
+    "seed": "seed",
+    "max_length": "max_length",
+    "gradient_checkpointing": "gradient_checkpointing",
+    "save_strategy": "save_steps",
+    "save_steps": "save_steps",
+    "save_total_limit": "save_total_limit",
+    "logging_strategy": "logging_steps",
+    "logging_steps": "logging_steps",
+    "report_to": "report_to",
+    "run_name": "run_name",
+    "disable_tqdm": "progress",
+    "dataloader_num_workers": "dataloader_workers",
+    "dataloader_pin_memory": "(set by wsteer: on with a GPU)",
+    "use_cpu": "(set by wsteer: on when no accelerator is visible)",
+    "bf16": "mixed_precision",
+    "fp16": "mixed_precision",
+    "beta": "beta",
+    "loss_type": "loss_type",
+    "loss_weights": "loss_weights",
+    "label_smoothing": "label_smoothing",
+    "precompute_ref_log_probs": "precompute_ref",
+    "precompute_ref_batch_size": "batch_size",
+    "disable_dropout": "disable_dropout",
+    "completion_only_loss": "(set by wsteer: contrastive_sft trains on the answers only)",
+    "resume_from_checkpoint": "resume",
+}
+
+
+def trl_config_class(objective: str) -> type:
+    """TRL's config class for ``objective``: ``DPOConfig`` (dpo, bidirectional) or ``SFTConfig`` (contrastive_sft)."""
+    from trl import DPOConfig, SFTConfig
+
+    return SFTConfig if objective == "contrastive_sft" else DPOConfig
+
+
+def build_trl_config(config_class: type, wsteer_arguments: dict[str, Any], trl: dict[str, Any]):
+    """``config_class(**wsteer_arguments, **trl)``: TRL validates every key and value itself; what it refuses is
+    re-raised as a ConfigError naming the ``trl.`` key."""
+    try:
+        return config_class(**wsteer_arguments, **trl)
+    except TypeError as exc:
+        match = re.search(r"unexpected keyword argument '([^']+)'", str(exc))
+        key = match.group(1) if match else "?"
+        raise ConfigError(
+            f"trl.{key} is not a {config_class.__name__} argument (TRL: {exc})",
+            where=f"trl.{key}",
+            fix=f"check the name against trl.{config_class.__name__} / transformers.TrainingArguments, or drop it",
+        ) from None
+    except ValueError as exc:
+        raise ConfigError(
+            f"TRL refused the trl: section {sorted(trl)}: {exc}",
+            where="trl",
+            fix="correct the trl: value TRL names above",
+        ) from None
+
+
+def check_trl_section(trl: dict[str, Any], objective: str) -> None:
+    """Refuse ``trl:`` keys that wsteer sets itself, then let TRL check the rest (names and values)."""
+    clashes = sorted(set(trl) & set(TRL_ARGUMENTS_SET_BY_WSTEER))
+    if clashes:
+        key = clashes[0]
+        raise ConfigError(
+            f"trl.{key} is set by wsteer from {TRL_ARGUMENTS_SET_BY_WSTEER[key]}; the trl: section only takes "
+            "arguments wsteer does not set",
+            where=f"trl.{key}",
+            fix=f"set {TRL_ARGUMENTS_SET_BY_WSTEER[key]} instead of trl.{key}",
+        )
+    build_trl_config(trl_config_class(objective), {"output_dir": "unused", "use_cpu": True}, trl)
+
+
+@dataclass
 class TrainConfig:
     """``wsteer train``: curated cho/rej pairs -> a steering LoRA adapter (+ steering.json)."""
 
     data: str | None = option(
         None,
-        "Curated pairs (JSONL of PairRecord: prompt without the persona, cho, rej, pos, neg, "
-        "template), e.g. runs/x/pairs/curated.jsonl.",
+        "Training pairs: a JSONL file of wsteer PairRecords (e.g. runs/x/pairs/curated.jsonl) or of TRL "
+        "preference rows (prompt/chosen/rejected, plain or conversational), a datasets save_to_disk directory, "
+        "or a Hugging Face dataset id (datasets.load_dataset; offline it reads the local cache).",
     )
+    data_split: str = option("train", "Split of `data` when it is a dataset directory or hub id.")
     output_dir: str = option(
         "runs/train/adapter",
         "Where the adapter directory goes (written atomically: built under a temp name, renamed on success).",
@@ -110,6 +213,9 @@ class TrainConfig:
         "bidirectional: one adapter learns cho>rej at scale +1 and rej>cho at "
         "scale -1 in the same step. contrastive_sft: SFT one LoRA on cho and one "
         "on rej; the steering adapter is pos - neg.",
+    )
+    pair: PairLabels = option(
+        help="Personas and template recorded in steering.json when the data has none.", factory=PairLabels
     )
     model: ModelConfig = option(help="Base model (quantization: 4bit/8bit = QLoRA).", factory=ModelConfig)
     lora: LoraSettings = option(help="The LoRA adapter.", factory=LoraSettings)
@@ -176,8 +282,11 @@ class TrainConfig:
 
     # --- held-out data
     heldout: str | None = option(
-        None, "Held-out pairs (JSONL). None: split heldout_fraction off the training data (by prompt, seeded)."
+        None,
+        "Held-out pairs (any form `data` takes). None: split heldout_fraction off the training data (by prompt, "
+        "seeded).",
     )
+    heldout_split: str = option("test", "Split of `heldout` when it is a dataset directory or hub id.")
     heldout_fraction: float = option(0.2, "Fraction of pairs held out when `heldout` is not given (0 = none).")
     eval_batch_size: int = option(
         4,
@@ -196,6 +305,12 @@ class TrainConfig:
     logging_steps: int = option(1, "Log loss/rewards every N optimizer steps.")
     progress: bool = option(True, "Show progress bars.")
     run_name: str | None = option(None, "Run name for trackers (default: the output directory's name).")
+    trl: dict[str, Any] = option(
+        help="Any other TRL DPOConfig / SFTConfig (transformers TrainingArguments) argument, passed as is, e.g. "
+        "{push_to_hub: true, adam_beta2: 0.95}. TRL checks names and values. Arguments wsteer sets from its own "
+        "keys (num_train_epochs = epochs, max_grad_norm, logging_steps, …) are refused here: set the wsteer key.",
+        factory=dict,
+    )
 
     @property
     def micro_batch(self) -> int:
@@ -231,6 +346,11 @@ class TrainConfig:
                 "PiSSA's reference is the initial adapter, which is only available before the first "
                 "step: set precompute_ref=true"
             )
+        if self.trl:
+            try:
+                check_trl_section(self.trl, self.objective)
+            except ConfigError as exc:  # load_config adds the config file to a ValueError
+                raise ValueError(f"{exc.where}: {exc.what} (fix: {exc.fix})") from None
         if self.lora.is_pissa and self.objective == "bidirectional":
             raise ValueError(
                 "objective 'bidirectional' scales the adapter by -1 during training, which PiSSA's "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from wsteer.train.config import TrainConfig
+from wsteer.train.config import TrainConfig, build_trl_config
 
 from wsteer.lora import per_row_adapter_scale
 
@@ -112,10 +112,10 @@ def common_arguments(cfg: TrainConfig, output_dir: str) -> dict[str, Any]:
 
 
 def dpo_arguments(cfg: TrainConfig, output_dir: str):
-    """The ``trl.DPOConfig`` of a preference run."""
+    """The ``trl.DPOConfig`` of a preference run (wsteer's keys, then the ``trl:`` section as is)."""
     from trl import DPOConfig
 
-    return DPOConfig(
+    wsteer_arguments = dict(
         **common_arguments(cfg, output_dir),
         beta=cfg.beta,
         loss_type=list(cfg.loss_type),
@@ -123,15 +123,16 @@ def dpo_arguments(cfg: TrainConfig, output_dir: str):
         label_smoothing=cfg.label_smoothing,
         precompute_ref_log_probs=cfg.precompute_ref,
         disable_dropout=cfg.disable_dropout,
-        precompute_ref_batch_size=cfg.batch_size,
-    )  # larger batches raise peak memory (LM-head tiles)
+        precompute_ref_batch_size=cfg.batch_size,  # larger batches raise peak memory (LM-head tiles)
+    )
+    return build_trl_config(DPOConfig, wsteer_arguments, cfg.trl)
 
 
 def sft_arguments(cfg: TrainConfig, output_dir: str):
-    """The ``trl.SFTConfig`` of one contrastive-SFT side (loss on the completion only)."""
+    """The ``trl.SFTConfig`` of one contrastive-SFT side (loss on the completion only; then the ``trl:`` section)."""
     from trl import SFTConfig
 
-    return SFTConfig(**common_arguments(cfg, output_dir), completion_only_loss=True)
+    return build_trl_config(SFTConfig, {**common_arguments(cfg, output_dir), "completion_only_loss": True}, cfg.trl)
 
 
 # --------------------------------------------------------------------------------------------- DPO

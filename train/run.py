@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from wsteer.train.config import TrainConfig
-from wsteer.train.data import PairSet, completion_rows, load_pair_set, preference_rows, to_dataset
+from wsteer.train.data import (
+    PairSet,
+    completion_rows,
+    load_pair_set,
+    preference_rows,
+    prompt_messages,
+    to_dataset,
+)
 from wsteer.train.objectives import (
     cpu_only,
     dpo_arguments,
@@ -34,7 +41,7 @@ from wsteer.train.objectives import (
 
 from wsteer.config import config_to_dict
 from wsteer.errors import ConfigError, DataError, WsteerError
-from wsteer.io import read_json, sha256_file, write_json
+from wsteer.io import read_json, write_json
 
 WORK_STATE = "work_state.json"
 # Keys that change where things go or how they are logged, not what is trained: a rerun may change them freely.
@@ -179,11 +186,10 @@ def heldout_margins(model, tokenizer, records: list[dict], batch_size: int, stee
     import contextlib
 
     from wsteer.lora import scaled_adapter
-    from wsteer.scoring import preference_margins
 
     if not records:
         return {"n": 0}
-    prompts = [r["prompt"] for r in records]
+    conversations = [prompt_messages(r) for r in records]  # as trained: no persona, the record's own turns
     cho, rej = [r["cho"] for r in records], [r["rej"] for r in records]
     was_training = model.training
     model.eval()
@@ -197,7 +203,7 @@ def heldout_margins(model, tokenizer, records: list[dict], batch_size: int, stee
         else:
             context = scaled_adapter(model, alpha)
         with context:
-            margins = preference_margins(model, tokenizer, prompts, cho, rej, batch_size=batch_size)
+            margins = _margins(model, tokenizer, conversations, cho, rej, batch_size)
         result[f"margin_{arm}"] = sum(margins) / len(margins)
         result[f"per_pair_{arm}"] = margins
     result["shift_plus"] = result["margin_plus"] - result["margin_base"]
@@ -205,6 +211,15 @@ def heldout_margins(model, tokenizer, records: list[dict], batch_size: int, stee
         result["shift_minus"] = result["margin_minus"] - result["margin_base"]
     model.train(was_training)
     return result
+
+
+def _margins(model, tokenizer, conversations: list, cho: list[str], rej: list[str], batch_size: int) -> list[float]:
+    """Per pair: mean token logp of cho minus that of rej after the same conversation (length-normalised)."""
+    from wsteer.scoring import completion_logprobs, mean_logprob
+
+    both = completion_logprobs(model, tokenizer, conversations + conversations, cho + rej, batch_size)
+    n = len(conversations)
+    return [mean_logprob(c) - mean_logprob(r) for c, r in zip(both[:n], both[n:])]
 
 
 # --------------------------------------------------------------------------------------------- objectives
@@ -346,6 +361,19 @@ def _save_adapter(cfg: TrainConfig, model, adapter_state: dict | None, work: Pat
         model.save_pretrained(str(target), state_dict=adapter_state)
 
 
+def persona_note(pairs: PairSet) -> str:
+    """Where steering.json's pos/neg/template came from, or that they are missing and how to supply them."""
+    if pairs.persona_source == "data":
+        return "from the training data"
+    if pairs.persona_source == "config":
+        return "from the pair.* keys of the train config (the data names none)"
+    return (
+        "missing: the training data names no personas, so pos/neg/template are null. eval sweep and eval ab need "
+        "them for the prompt baselines and the trait score (PLR): pass pos=… neg=… template=… there, or retrain "
+        "with pair.pos=… pair.neg=… pair.template=…"
+    )
+
+
 def write_outputs(
     cfg: TrainConfig,
     model,
@@ -378,7 +406,7 @@ def write_outputs(
         objective=cfg.objective,
         base_model=cfg.model.name,
         base_hash=weights_fingerprint(base_path) if base_path else None,
-        data_sha256=sha256_file(cfg.data),
+        data_sha256=pairs.data_sha256,
         train_config=config_to_dict(cfg),
         metrics={"heldout": heldout, "final_epoch": final_epoch, "steps": metrics.get("steps")},
         calibrated_alpha=None,
@@ -390,6 +418,7 @@ def write_outputs(
             "heldout_pairs": len(pairs.heldout),
             "templates": pairs.templates,
             "world_size": world_size,
+            "persona": persona_note(pairs),
         },
     )
     inputs = {"data": cfg.data, **({"heldout": cfg.heldout} if cfg.heldout else {})}
@@ -488,12 +517,12 @@ def check_launch(cfg: TrainConfig) -> TrainConfig:
 
 def check_prompt_lengths(records: list[dict], tokenizer, max_length: int | None) -> None:
     """Refuse a pair whose prompt alone fills ``max_length`` tokens: TRL would truncate its answers away."""
-    from wsteer.chat import build_messages, encode_prompt
+    from wsteer.chat import encode_prompt
 
     if max_length is None:
         return
     for record in records:
-        n_tokens = len(encode_prompt(tokenizer, build_messages(record["prompt"])))
+        n_tokens = len(encode_prompt(tokenizer, prompt_messages(record)))
         if n_tokens >= max_length:
             raise DataError(
                 f"the prompt is {n_tokens} tokens, which leaves no room for an answer within max_length={max_length}",
@@ -502,18 +531,30 @@ def check_prompt_lengths(records: list[dict], tokenizer, max_length: int | None)
             )
 
 
-def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None = None) -> TrainResult:
-    """Train the steering adapter described by ``cfg``; returns where it went and its metrics.
+@dataclass
+class _Prepared:
+    """What a run needs once its inputs are checked: the (possibly adjusted) config, process state, pairs, model,
+    tokenizer and work directory."""
 
-    Runs the same way in one process and under ``accelerate launch`` / ``torchrun``; only the main process writes.
-    ``callbacks`` are extra ``transformers.TrainerCallback`` objects.
+    cfg: TrainConfig
+    state: Any
+    pairs: PairSet
+    model: Any
+    tokenizer: Any
+    work: Path
+
+
+def prepare_run(cfg: TrainConfig) -> _Prepared:
+    """Check the settings, read the pairs, load tokenizer and model, and create (or reuse) the work directory.
+
+    Everything that can refuse the run (settings changed since the checkpoints, model, tokenizer, prompt lengths)
+    comes before the work dir is created.
     """
     from accelerate import PartialState
 
     from wsteer.chat import require_chat_template
     from wsteer.models import load_model, load_tokenizer
 
-    started = time.time()
     if not cfg.data:
         raise ConfigError(
             "no training data given", where="data", fix="set data: CURATED.jsonl in the config or pass data=FILE"
@@ -525,10 +566,10 @@ def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None
 
         torch.set_num_threads(cfg.num_threads)
     state = PartialState(cpu=cpu_only())  # the same process group settings the trainer will use
-    pairs = load_pair_set(cfg.data, cfg.heldout, cfg.heldout_fraction, cfg.seed)
-    identity = training_identity(cfg, sha256_file(cfg.data), sha256_file(cfg.heldout) if cfg.heldout else None)
-    # Everything that can refuse the run (settings changed since the checkpoints, model, tokenizer, prompt lengths)
-    # comes before the work dir is created.
+    pairs = load_pair_set(
+        cfg.data, cfg.heldout, cfg.heldout_fraction, cfg.seed, cfg.data_split, cfg.heldout_split, cfg.pair
+    )
+    identity = training_identity(cfg, pairs.data_sha256, pairs.heldout_sha256)
     if state.is_main_process:
         check_resumable(cfg, identity)
     tokenizer = load_tokenizer(cfg.model)
@@ -537,13 +578,24 @@ def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None
     model = load_model(cfg.model)
     with state.main_process_first():
         work = prepare_work_dir(cfg, identity) if state.is_main_process else work_dir(cfg)
+    return _Prepared(cfg, state, pairs, model, tokenizer, work)
 
+
+def train_adapter(cfg: TrainConfig, callbacks: Sequence = (), launch: str | None = None) -> TrainResult:
+    """Train the steering adapter described by ``cfg``; returns where it went and its metrics.
+
+    Runs the same way in one process and under ``accelerate launch`` / ``torchrun``; only the main process writes.
+    ``callbacks`` are extra ``transformers.TrainerCallback`` objects.
+    """
+    started = time.time()
+    run = prepare_run(cfg)
+    cfg, state, pairs, tokenizer, work = run.cfg, run.state, run.pairs, run.tokenizer, run.work
+    train = _train_contrastive if cfg.objective == "contrastive_sft" else _train_preference
+    peft_model, adapter_state, logs = train(cfg, run.model, tokenizer, pairs, work, state, callbacks)
     if cfg.objective == "contrastive_sft":
-        peft_model, adapter_state, logs = _train_contrastive(cfg, model, tokenizer, pairs, work, state, callbacks)
         epochs = {side: per_epoch(logs[side]) for side in ("pos", "neg")}
         steps = {side: max([e.get("step", 0) for e in logs[side]] or [0]) for side in ("pos", "neg")}
     else:
-        peft_model, adapter_state, logs = _train_preference(cfg, model, tokenizer, pairs, work, state, callbacks)
         epochs = per_epoch(logs["train"])
         steps = max([e.get("step", 0) for e in logs["train"]] or [0])
 

@@ -22,30 +22,40 @@ class PairRecord:
     ``prompt`` is the task prompt *without* the persona; the persona only ever appears in the system prompt used
     to generate, recorded in ``pos``/``neg``/``template``. ``finish`` says whether each side ended on its own ("stop")
     or hit max_new_tokens ("length"). Curated records add ``curation`` provenance. Extra keys are allowed.
+
+    The persona fields are optional: pairs read from TRL's preference format or a Hugging Face dataset have none
+    (see :mod:`wsteer.pair_sources`), and the steps that need them ask for them (``wsteer train pair.pos=…``,
+    ``wsteer eval sweep pos=…``). ``messages``, when present, is the whole prompt conversation (a system turn or
+    several turns), of which ``prompt`` is the last user turn.
     """
 
     id: str
     prompt: str
     cho: str
     rej: str
-    pos: str
-    neg: str
-    template: str
+    pos: str | None = None
+    neg: str | None = None
+    template: str | None = None
     model: str = ""
     seed: int = 0
     sampling: dict = field(default_factory=dict)
     domain: str | None = None
     finish: dict | None = None  # why each side stopped: {"cho": "stop" | "length", "rej": ...}
     curation: dict | None = None
+    messages: list[dict] | None = None  # the whole prompt conversation, when it is more than one user turn
 
 
 @dataclass
 class SteeringInfo:
-    """``steering.json`` beside a trained adapter (or a merged checkpoint): what it steers and how it was made."""
+    """``steering.json`` beside a trained adapter (or a merged checkpoint): what it steers and how it was made.
 
-    pos: str
-    neg: str
-    template: str
+    ``pos`` / ``neg`` / ``template`` are null when the training data named no personas (TRL-format or hub data
+    without ``pair.*`` keys); ``provenance["persona"]`` then says so and how to supply them.
+    """
+
+    pos: str | None
+    neg: str | None
+    template: str | None
     objective: str
     base_model: str
     base_hash: str | None = None

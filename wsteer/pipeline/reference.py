@@ -27,6 +27,7 @@ def sections() -> list[tuple[str, type, str]]:
     from wsteer.adapters.merge import MergeConfig
     from wsteer.adapters.steer import SteerConfig
     from wsteer.eval.ab import ABConfig
+    from wsteer.eval.capability import CapabilityConfig
     from wsteer.eval.sweep import SweepConfig
     from wsteer.pairs.curate import CurateConfig
     from wsteer.pairs.generate import GenerateConfig
@@ -49,6 +50,7 @@ def sections() -> list[tuple[str, type, str]]:
         ("wsteer adapters inspect", InspectConfig, "adapters/inspect.py"),
         ("wsteer eval sweep", SweepConfig, "eval/sweep.py"),
         ("wsteer eval ab", ABConfig, "eval/ab.py"),
+        ("wsteer eval capability", CapabilityConfig, "eval/capability.py"),
     ]
 
 
