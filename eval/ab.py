@@ -171,9 +171,9 @@ def _pair(cfg: ABConfig, info) -> dict:
     missing = [k for k, v in pair.items() if not v]
     if missing:
         raise WsteerError(
-            f"no steering.json among the arms, so {', '.join(missing)} must be given",
+            f"no steering.json among the arms names {', '.join(missing)} (needed for prompt arms and the trait score)",
             where="ab",
-            fix=f"set {missing[0]}: in the config or pass {missing[0]}=…",
+            fix=" ".join(f"{k}=…" for k in missing) + " in the config or on the command line",
         )
     return pair
 

@@ -187,10 +187,13 @@ def _resolve_pair(cfg: SweepConfig, info) -> dict:
     }
     missing = [k for k, v in pair.items() if not v]
     if missing:
+        why = "its steering.json names none (trained on data without personas)" if info else "it has no steering.json"
         raise WsteerError(
-            f"the adapter has no steering.json, so {', '.join(missing)} must be given",
+            f"the prompt baselines and the trait score (PLR) need {', '.join(missing)}, and the adapter gives none: "
+            f"{why}",
             where="adapter",
-            fix=f"pass {missing[0]}=… on the command line or in the config",
+            fix=" ".join(f"{k}=…" for k in missing) + " on the command line or in the config (or retrain with "
+            "pair.pos=… pair.neg=… pair.template=…)",
         )
     fill_template(pair["template"], pair["pos"])  # validates the {persona} slot
     return pair

@@ -347,10 +347,7 @@ class TrainConfig:
                 "step: set precompute_ref=true"
             )
         if self.trl:
-            try:
-                check_trl_section(self.trl, self.objective)
-            except ConfigError as exc:  # load_config adds the config file to a ValueError
-                raise ValueError(f"{exc.where}: {exc.what} (fix: {exc.fix})") from None
+            check_trl_section(self.trl, self.objective)  # load_config adds the config file to its ConfigError
         if self.lora.is_pissa and self.objective == "bidirectional":
             raise ValueError(
                 "objective 'bidirectional' scales the adapter by -1 during training, which PiSSA's "

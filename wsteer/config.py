@@ -268,6 +268,9 @@ def _build(cls: type[T], data: dict, prefix: tuple, where_map: dict, default_whe
         )
     try:
         return cls(**kwargs)
+    except ConfigError as exc:  # a check in __post_init__ that names its own key: add the file (or override)
+        where = f"{default_where}: {exc.where}" if exc.where else default_where
+        raise ConfigError(exc.what, where=where, fix=exc.fix) from None
     except (ValueError, TypeError) as exc:
         raise ConfigError(str(exc), where=default_where, fix="correct the value named above") from None
 

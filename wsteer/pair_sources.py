@@ -41,6 +41,13 @@ def is_saved_dataset(source: str | Path) -> bool:
     return path.is_dir() and any((path / marker).is_file() for marker in SAVED_DATASET_MARKERS)
 
 
+def looks_like_a_missing_path(source: str) -> bool:
+    """True for a path that does not exist and cannot be a hub id (absolute, relative with ./, or a file suffix)."""
+    if Path(source).exists():
+        return False
+    return source.startswith(("/", "./", "../", "~")) or Path(source).suffix in (".jsonl", ".json", ".gz")
+
+
 def _pick_split(loaded, source: str, split: str):
     """A ``Dataset`` from what ``load_from_disk`` returned (a ``DatasetDict`` is indexed by ``split``)."""
     from datasets import DatasetDict
@@ -75,6 +82,8 @@ def _load_dataset_rows(source: str, split: str) -> Any:
 def iter_source_rows(source: str | Path, split: str = "train") -> Iterator[tuple[str, dict]]:
     """Yield ``(where, raw row)`` for each row of ``source`` (a JSONL file, a saved dataset, a hub id)."""
     source = str(source)
+    if looks_like_a_missing_path(source):
+        raise DataError(f"file not found: {source}", where=source, fix="check the path")
     if is_local_file(source):
         for number, row in iter_jsonl(source):
             yield f"{source}:{number}", row

@@ -150,7 +150,7 @@ def test_without_steering_every_alpha_scores_the_same(setup, tmp_path, monkeypat
 
 
 def test_unknown_task_is_a_config_error(setup, tmp_path):
-    with pytest.raises(ConfigError, match="lm-eval has no task 'wsteer_tiny_mcq'.*wsteer_tiny_mc"):
+    with pytest.raises(ConfigError, match=r"lm-eval has no task 'wsteer_tiny_mcq'.*wsteer_tiny_mc"):
         run_capability(capability_config(setup, tmp_path, tasks=["wsteer_tiny_mcq"]))
 
 

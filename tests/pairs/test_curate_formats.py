@@ -77,7 +77,7 @@ def test_trl_rows_are_curated_like_wsteer_pairs(tmp_path, source_kind):
 
 
 def test_hub_input_needs_out(tmp_path):
-    with pytest.raises(ConfigError, match="not a local file or directory.*--out"):
+    with pytest.raises(ConfigError, match=r"not a local file or directory.*--out"):
         curate_file(CurateConfig(input="some-org/some-dataset"))
 
 

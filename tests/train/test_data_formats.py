@@ -179,9 +179,9 @@ def test_unknown_or_clashing_trl_keys_are_config_errors_naming_key_and_file(tmp_
     assert "trl.adam_beta3" in message and str(config) in message and "unexpected keyword argument" in message
     with pytest.raises(ConfigError, match=r"trl\.max_grad_norm is set by wsteer from max_grad_norm"):
         load_config(TrainConfig, None, ["trl.max_grad_norm=0.5"])
-    with pytest.raises(ConfigError, match="trl.num_train_epochs.*set epochs instead"):
+    with pytest.raises(ConfigError, match=r"trl\.num_train_epochs.*set epochs instead"):
         load_config(TrainConfig, None, ["trl.num_train_epochs=2"])
-    with pytest.raises(ConfigError, match="TRL refused the trl: section.*nonsense"):
+    with pytest.raises(ConfigError, match=r"TRL refused the trl: section.*nonsense"):
         load_config(TrainConfig, None, ["trl.lr_scheduler_kwargs=[]", "trl.optim=nonsense"])
     assert load_config(TrainConfig, None, ["trl.push_to_hub=false"]).trl == {"push_to_hub": False}
 
@@ -189,7 +189,7 @@ def test_unknown_or_clashing_trl_keys_are_config_errors_naming_key_and_file(tmp_
 def test_pair_labels_that_disagree_with_the_data_are_refused(pairs_file):
     from wsteer.train.config import PairLabels
 
-    with pytest.raises(DataError, match="pair.pos='cheerful' disagrees with the data's pos 'optimistic'"):
+    with pytest.raises(DataError, match=r"pair\.pos='cheerful' disagrees with the data's pos 'optimistic'"):
         load_pair_set(pairs_file, None, 0.0, 0, labels=PairLabels(pos="cheerful"))
     pairs = load_pair_set(pairs_file, None, 0.0, 0, labels=PairLabels(pos="optimistic"))
     assert (pairs.pos, pairs.neg, pairs.persona_source) == ("optimistic", "pessimistic", "data")
@@ -223,7 +223,11 @@ def test_a_system_turn_and_several_turns_are_kept_and_trained_on(tmp_path, token
         ({"chosen": "a", "rejected": "b"}, "plain-text row needs a 'prompt'"),
         ({"question": "q", "answer": "a"}, "neither a wsteer pair.*keys: \\['answer', 'question'\\]"),
         (
-            {"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "user", "content": "x"}], "rejected": []},
+            {
+                "prompt": [{"role": "user", "content": "q"}],
+                "chosen": [{"role": "user", "content": "x"}],
+                "rejected": [],
+            },
             "'chosen' must be one assistant message",
         ),
         ({"prompt": "q", "chosen": ["a"], "rejected": "b"}, "'chosen' must be a string like 'prompt'"),
@@ -240,5 +244,16 @@ def test_missing_split_and_unknown_source_are_data_errors(tmp_path, pairs_file):
     saved = save_dataset(tmp_path / "dd", trl_plain(wsteer_records(pairs_file)), split="train")
     with pytest.raises(DataError, match=r"no split 'test' \(it has \['train'\]\)"):
         read_pair_source(saved, split="test")
-    with pytest.raises(DataError, match="cannot open 'no-such-org/no-such-dataset'.*local Hugging Face cache"):
+    with pytest.raises(DataError, match=r"cannot open 'no-such-org/no-such-dataset'.*local Hugging Face cache"):
         read_pair_source("no-such-org/no-such-dataset")
+
+
+def test_sharegpt_style_messages_are_converted_by_trl(tmp_path):
+    row = {
+        "prompt": [{"from": "user", "value": "How is the weather?"}],
+        "chosen": [{"from": "assistant", "value": "Lovely!"}],
+        "rejected": [{"from": "assistant", "value": "Awful."}],
+    }
+    (record,) = read_pair_source(write_jsonl(tmp_path / "sharegpt.jsonl", [row]))
+    assert (record["prompt"], record["cho"], record["rej"]) == ("How is the weather?", "Lovely!", "Awful.")
+    assert "messages" not in record  # a single user turn is the plain prompt
