@@ -101,6 +101,10 @@ class PairLabels:
         None, "System-prompt template with one {persona} slot; default: the data's (most common)."
     )
 
+    def __post_init__(self) -> None:
+        if self.template is not None and self.template.count("{persona}") != 1:
+            raise ValueError(f"pair.template must contain exactly one {{persona}} slot, got {self.template!r}")
+
 
 # TRL / transformers arguments that wsteer sets from its own keys (or itself): the `trl:` section may not set them
 # too, so one value never silently overrides the other. Value: the wsteer key to use instead.

@@ -59,6 +59,7 @@ _NOT_TRAINING = {
     "save_total_limit",
     "dataloader_workers",
     "num_threads",
+    "pair",  # only recorded in steering.json
 }
 # Per-step log keys aggregated per epoch in metrics.json.
 _EPOCH_KEYS = (

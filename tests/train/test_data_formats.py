@@ -193,6 +193,10 @@ def test_pair_labels_that_disagree_with_the_data_are_refused(pairs_file):
         load_pair_set(pairs_file, None, 0.0, 0, labels=PairLabels(pos="cheerful"))
     pairs = load_pair_set(pairs_file, None, 0.0, 0, labels=PairLabels(pos="optimistic"))
     assert (pairs.pos, pairs.neg, pairs.persona_source) == ("optimistic", "pessimistic", "data")
+    from wsteer.train.config import TrainConfig
+
+    with pytest.raises(ConfigError, match=r"pair\.template must contain exactly one \{persona\} slot"):
+        load_config(TrainConfig, None, ["pair.template=Be nice."])
 
 
 def test_a_system_turn_and_several_turns_are_kept_and_trained_on(tmp_path, tokenizer):
