@@ -162,10 +162,13 @@ def test_trl_section_reaches_the_trainer_and_pair_labels_reach_steering_json(mak
     assert info.train_config["trl"] == {"adam_beta2": 0.95, "logging_first_step": True, "optim": "adamw_torch"}
 
 
-def test_trl_section_default_leaves_trl_defaults(make_config):
-    from wsteer.train.objectives import dpo_arguments
+def test_trl_section_default_leaves_trl_defaults_and_reaches_sft_too(make_config):
+    from wsteer.train.objectives import dpo_arguments, sft_arguments
 
     assert dpo_arguments(make_config(), "unused").adam_beta2 == 0.999  # TRL's / transformers' default
+    sft = sft_arguments(make_config("objective=contrastive_sft", "trl.shuffle_dataset=false"), "unused")
+    assert sft.shuffle_dataset is False and sft.completion_only_loss is True
+    assert sft_arguments(make_config("objective=contrastive_sft"), "unused").shuffle_dataset is True
 
 
 def test_unknown_or_clashing_trl_keys_are_config_errors_naming_key_and_file(tmp_path):
@@ -184,6 +187,10 @@ def test_unknown_or_clashing_trl_keys_are_config_errors_naming_key_and_file(tmp_
     with pytest.raises(ConfigError, match=r"TRL refused the trl: section.*nonsense"):
         load_config(TrainConfig, None, ["trl.lr_scheduler_kwargs=[]", "trl.optim=nonsense"])
     assert load_config(TrainConfig, None, ["trl.push_to_hub=false"]).trl == {"push_to_hub": False}
+    # The objective picks TRL's class: a DPO-only argument is unknown to contrastive_sft's SFTConfig.
+    assert load_config(TrainConfig, None, ["trl.use_weighting=true"]).trl == {"use_weighting": True}
+    with pytest.raises(ConfigError, match=r"trl\.use_weighting is not a SFTConfig argument"):
+        load_config(TrainConfig, None, ["objective=contrastive_sft", "trl.use_weighting=true"])
 
 
 def test_pair_labels_that_disagree_with_the_data_are_refused(pairs_file):
