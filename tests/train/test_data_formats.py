@@ -166,9 +166,9 @@ def test_trl_section_default_leaves_trl_defaults_and_reaches_sft_too(make_config
     from wsteer.train.objectives import dpo_arguments, sft_arguments
 
     assert dpo_arguments(make_config(), "unused").adam_beta2 == 0.999  # TRL's / transformers' default
-    sft = sft_arguments(make_config("objective=contrastive_sft", "trl.shuffle_dataset=false"), "unused")
-    assert sft.shuffle_dataset is False and sft.completion_only_loss is True
-    assert sft_arguments(make_config("objective=contrastive_sft"), "unused").shuffle_dataset is True
+    sft = sft_arguments(make_config("objective=contrastive_sft", "trl.shuffle_dataset=true"), "unused")
+    assert sft.shuffle_dataset is True and sft.completion_only_loss is True
+    assert sft_arguments(make_config("objective=contrastive_sft"), "unused").shuffle_dataset is False
 
 
 def test_unknown_or_clashing_trl_keys_are_config_errors_naming_key_and_file(tmp_path):
