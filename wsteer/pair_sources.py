@@ -151,19 +151,22 @@ def _prompt_fields(prompt: Any, where: str) -> dict:
 
 def from_trl_row(row: dict, where: str, default_id: str) -> dict:
     """A TRL preference row (explicit or implicit prompt, plain or conversational) as a PairRecord dict."""
-    from trl.data_utils import extract_prompt, maybe_convert_to_chatml
+    from trl.data_utils import maybe_convert_to_chatml, maybe_extract_prompt
 
-    row = maybe_convert_to_chatml(dict(row))  # ShareGPT-style {"from", "value"} messages -> role/content
-    if "prompt" not in row:
-        if isinstance(row["chosen"], str):
-            raise DataError(
-                "a plain-text row needs a 'prompt' (only conversational rows may carry it inside chosen/rejected)",
-                where=where,
-                fix="add 'prompt' to the row, or write chosen/rejected as message lists",
-            )
-        row = {**row, **extract_prompt(row)}  # TRL's own split of the shared conversation prefix
+    row = maybe_convert_to_chatml(dict(row))  # {"from", "value"} messages -> {"role", "content"}
+    if "prompt" not in row and isinstance(row["chosen"], str):
+        raise DataError(
+            "a plain-text row needs a 'prompt' (only conversational rows may carry it inside chosen/rejected)",
+            where=where,
+            fix="add 'prompt' to the row, or write chosen/rejected as message lists",
+        )
+    # TRL's own rule: an implicit prompt (chosen/rejected repeat the conversation) is their shared prefix, also when
+    # a dataset adds a plain 'prompt' column beside conversational chosen/rejected.
+    row = {**row, **maybe_extract_prompt(row)}
     conversational = not isinstance(row["prompt"], str)
-    record = {key: value for key, value in row.items() if key not in ("prompt", "chosen", "rejected")}
+    # A source's own 'messages' column (often the whole chosen conversation) is not the prompt conversation.
+    dropped = ("prompt", "chosen", "rejected", "messages")
+    record = {key: value for key, value in row.items() if key not in dropped}
     record.update(_prompt_fields(row["prompt"], where))
     record["cho"] = _answer_text(row["chosen"], where, "chosen", conversational)
     record["rej"] = _answer_text(row["rejected"], where, "rejected", conversational)

@@ -268,3 +268,21 @@ def test_sharegpt_style_messages_are_converted_by_trl(tmp_path):
     (record,) = read_pair_source(write_jsonl(tmp_path / "sharegpt.jsonl", [row]))
     assert (record["prompt"], record["cho"], record["rej"]) == ("How is the weather?", "Lovely!", "Awful.")
     assert "messages" not in record  # a single user turn is the plain prompt
+
+
+def test_a_plain_prompt_column_beside_conversational_answers_follows_trl(tmp_path):
+    """As in HuggingFaceH4/ultrafeedback_binarized: a string 'prompt', full conversations in chosen/rejected and a
+    'messages' column; TRL takes the prompt from the conversations, and 'messages' is not the prompt."""
+    user = {"role": "user", "content": "How is the weather?"}
+    row = {
+        "prompt": "How is the weather?",
+        "prompt_id": "abc",
+        "chosen": [user, {"role": "assistant", "content": "Lovely!"}],
+        "rejected": [user, {"role": "assistant", "content": "Awful."}],
+        "messages": [user, {"role": "assistant", "content": "Lovely!"}],
+        "score_chosen": 8.0,
+    }
+    (record,) = read_pair_source(write_jsonl(tmp_path / "h4.jsonl", [row]))
+    assert (record["prompt"], record["cho"], record["rej"]) == ("How is the weather?", "Lovely!", "Awful.")
+    assert "messages" not in record and record["score_chosen"] == 8.0
+    assert preference_rows([record])[0]["prompt"] == [user]
