@@ -514,6 +514,7 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> tuple[CalibrationR
     """
     from wsteer.adapters.loading import load_steerable
 
+    from wsteer.card import write_model_card
     from wsteer.io import write_json
     from wsteer.manifest import build_manifest
     from wsteer.records import read_steering_info, update_steering_info
@@ -535,4 +536,5 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> tuple[CalibrationR
     write_json(report_path, report)
     if cfg.write_steering and read_steering_info(adapter) is not None:
         update_steering_info(adapter, calibrated_alpha=result.calibrated_alpha())
+        write_model_card(adapter)  # the card shows the calibrated α
     return result, report_path

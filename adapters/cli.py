@@ -1,4 +1,4 @@
-"""``wsteer adapters …`` verbs: steer, merge, combine, calibrate, inspect. Each takes ``--config FILE`` and
+"""``wsteer adapters …`` verbs: steer, merge, combine, calibrate, export, push, card, inspect. Each takes ``--config FILE`` and
 ``key=value`` overrides of its config dataclass (a leading ADAPTER may be positional), calls one library function,
 and prints where its results went."""
 
@@ -12,12 +12,17 @@ from wsteer.errors import WsteerError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``adapters`` command group."""
-    adapters = subparsers.add_parser("adapters", help="steer, merge, combine, calibrate, inspect adapters")
+    adapters = subparsers.add_parser(
+        "adapters", help="steer, merge, combine, calibrate, export, push, card, inspect adapters"
+    )
     verbs = adapters.add_subparsers(dest="adapters_command", metavar="VERB", required=True)
     _add_steer(verbs)
     _add_merge(verbs)
     _add_combine(verbs)
     _add_calibrate(verbs)
+    _add_export(verbs)
+    _add_push(verbs)
+    _add_card(verbs)
     _add_inspect(verbs)
 
 
@@ -89,15 +94,17 @@ def _add_merge(verbs: argparse._SubParsersAction) -> None:
 
 def _merge(args: argparse.Namespace) -> int:
     from wsteer.adapters.adapter import Adapter
+    from wsteer.adapters.export import resolve_alpha
 
     from wsteer.cliargs import config_from_args
 
     cfg = config_from_args(args, positional="adapter")
-    adapter = _require_adapter(cfg, "merge")
-    result = Adapter.load(adapter).merge(cfg.alpha, cfg.out, base=cfg.base, overwrite=cfg.overwrite)
+    adapter = Adapter.load(_require_adapter(cfg, "merge"))
+    alpha, _ = resolve_alpha(cfg.alpha, adapter.info, where="alpha")  # a number, or steering.json's α⁺ / α⁻
+    result = adapter.merge(alpha, cfg.out, base=cfg.base, overwrite=cfg.overwrite)
     untied = f"; untied {', '.join(a for a, _ in result.untied)}" if result.untied else ""
     print(
-        f"merged {adapter} at α = {result.alpha:g} into {result.out_dir} "
+        f"merged {cfg.adapter} at α = {result.alpha:g} into {result.out_dir} "
         f"({result.merged_tensors} weights changed{untied})"
     )
     return 0
@@ -173,6 +180,90 @@ def _calibrate(args: argparse.Namespace) -> int:
     print(f"unsteered: base perplexity of its own output {calibrated['base_perplexity_unsteered']:.3g}")
     written = " and steering.json" if cfg.write_steering and (Path(cfg.adapter) / "steering.json").is_file() else ""
     print(f"report: {report}{written}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- export
+def _add_export(verbs: argparse._SubParsersAction) -> None:
+    from wsteer.adapters.export import ExportConfig
+
+    from wsteer.cliargs import add_config_arguments
+
+    parser = verbs.add_parser(
+        "export",
+        help="a plain peft adapter with α folded into its weights (for peft, vLLM, lm-eval)",
+        description="Write a copy of the adapter whose lora_B is multiplied by α, so tools that run adapters at "
+        "peft's default scaling run it at that α. Example: `wsteer adapters export runs/honest/adapter "
+        "alpha=calibrated out=runs/honest/adapter-plus` (calibrated = α⁺, calibrated- = α⁻, or a number).",
+    )
+    _adapter_argument(parser)
+    add_config_arguments(parser, ExportConfig)
+    parser.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from wsteer.adapters.export import export_adapter
+
+    from wsteer.cliargs import config_from_args
+
+    cfg = config_from_args(args, positional="adapter")
+    out, alpha = export_adapter(cfg)
+    print(f"exported {cfg.adapter} at α = {alpha:+.4g} ({cfg.alpha}) to {out}: a plain peft adapter, α folded in")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- push
+def _add_push(verbs: argparse._SubParsersAction) -> None:
+    from wsteer.adapters.push import PushConfig
+
+    from wsteer.cliargs import add_config_arguments
+
+    parser = verbs.add_parser(
+        "push",
+        help="upload the adapter (peft files, model card, steering.json) to a Hub repo",
+        description="Create repo_id on the Hub if needed and upload the adapter with huggingface_hub. Endpoint "
+        "and token: HF_ENDPOINT, HF_TOKEN or `hf auth login`. Example: `wsteer adapters push "
+        "runs/honest/adapter repo_id=me/honest-steering`.",
+    )
+    _adapter_argument(parser)
+    add_config_arguments(parser, PushConfig)
+    parser.set_defaults(func=_push)
+
+
+def _push(args: argparse.Namespace) -> int:
+    from wsteer.adapters.push import push_adapter
+
+    from wsteer.cliargs import config_from_args
+
+    cfg = config_from_args(args, positional="adapter")
+    print(f"pushed {cfg.adapter} to {cfg.repo_id}: {push_adapter(cfg)}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- card
+def _add_card(verbs: argparse._SubParsersAction) -> None:
+    from wsteer.adapters.card import CardConfig
+
+    from wsteer.cliargs import add_config_arguments
+
+    parser = verbs.add_parser(
+        "card",
+        help="regenerate the model card (README.md), optionally with an eval sweep's figures",
+        description="Rewrite the adapter's README.md from steering.json. Example: `wsteer adapters card "
+        "runs/honest/adapter sweep=runs/honest/sweep` adds the sweep's headline figures.",
+    )
+    _adapter_argument(parser)
+    add_config_arguments(parser, CardConfig)
+    parser.set_defaults(func=_card)
+
+
+def _card(args: argparse.Namespace) -> int:
+    from wsteer.adapters.card import update_card
+
+    from wsteer.cliargs import config_from_args
+
+    cfg = config_from_args(args, positional="adapter")
+    print(f"model card: {update_card(cfg)}")
     return 0
 
 

@@ -19,9 +19,10 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from wsteer.adapters.export import resolve_alpha
 from wsteer.adapters.loading import AdapterSource, check_module_shapes, open_adapter
-from wsteer.adapters.steer import check_alpha
 
 from wsteer.config import option
 from wsteer.errors import ModelLoadError, WsteerError
@@ -48,7 +49,10 @@ class MergeConfig:
     """``wsteer adapters merge``: write base + α·ΔW as a new checkpoint, streamed shard by shard."""
 
     adapter: str | None = option(None, "Adapter directory (or give it as the positional ADAPTER).")
-    alpha: float = option(help="Steering coefficient to bake in (any finite real).")
+    alpha: float | Literal["calibrated", "calibrated-"] = option(
+        help="Steering coefficient to bake in: any finite real, or 'calibrated' / 'calibrated-' (steering.json's "
+        "α⁺ / α⁻, written by `wsteer adapters calibrate`)."
+    )
     out: str = option(help="New checkpoint directory.")
     base: str | None = option(
         None, "Base checkpoint; default: the one the adapter records (checked against steering.json's base_hash)."
@@ -208,7 +212,7 @@ def plan_merge(adapter: AdapterSource, base: str | None = None) -> MergePlan:
 
 def merge_adapter(
     adapter: str | Path,
-    alpha: float,
+    alpha: float | str,
     out_dir: str | Path,
     base: str | None = None,
     overwrite: bool = False,
@@ -222,7 +226,8 @@ def merge_adapter(
 
     Args:
         adapter: adapter directory.
-        alpha: the steering coefficient baked in; any finite real (0 writes the base unchanged).
+        alpha: the steering coefficient baked in; any finite real (0 writes the base unchanged), or
+            ``"calibrated"`` / ``"calibrated-"`` for steering.json's α⁺ / α⁻.
         out_dir: the new checkpoint directory.
         base: base model name/path; default: the one the adapter records.
         overwrite: replace ``out_dir`` if it exists.
@@ -232,13 +237,13 @@ def merge_adapter(
 
     from wsteer.io import atomic_directory
 
-    alpha = check_alpha(alpha, where="alpha")
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise WsteerError(
             f"output directory already exists: {out_dir}", where="out", fix="choose another out or pass overwrite=true"
         )
     source = open_adapter(adapter)
+    alpha, _ = resolve_alpha(alpha, source.info, where="alpha")
     plan = plan_merge(source, base)
     if out_dir.resolve() in (plan.base_path.resolve(), source.path.resolve()):
         raise WsteerError(

@@ -4,9 +4,9 @@ The same function runs in one process (``wsteer train``) and under ``accelerate 
 per process; TRL/transformers shard the data and synchronise the gradients). Only the main process writes
 outputs. Layout:
 
-    <output_dir>/          the adapter: adapter_config.json + adapter_model.safetensors (plain peft), steering.json,
-                           metrics.json, config.yaml + manifest.json (the run record); built under a temp name and
-                           renamed when complete
+    <output_dir>/          the adapter: adapter_config.json + adapter_model.safetensors (plain peft, base recorded by
+                           its hub id), steering.json, README.md (model card), metrics.json, config.yaml +
+                           manifest.json (the run record); built under a temp name and renamed when complete
     <output_dir>.work/     checkpoints (a rerun resumes from the last complete one), prepared data, tracker logs;
                            removed after success unless keep_checkpoints
 """
@@ -386,6 +386,8 @@ def write_outputs(
     world_size: int,
 ) -> Path:
     """Write the adapter directory atomically: adapter files, steering.json, metrics.json, run record."""
+    from wsteer.card import write_model_card
+    from wsteer.hub import base_provenance, set_adapter_base
     from wsteer.io import atomic_directory
     from wsteer.manifest import package_versions, write_run_record
     from wsteer.models import weights_fingerprint
@@ -420,12 +422,16 @@ def write_outputs(
             "templates": pairs.templates,
             "world_size": world_size,
             "persona": persona_note(pairs),
+            "base": base_provenance(cfg.model.name, base_path),
         },
     )
     inputs = {"data": cfg.data, **({"heldout": cfg.heldout} if cfg.heldout else {})}
     with atomic_directory(cfg.output_dir) as tmp:
         _save_adapter(cfg, model, adapter_state, work, tmp)
+        # Portable: peft recorded the local checkpoint directory; record the hub id (steering.json keeps the name).
+        set_adapter_base(tmp, info.provenance["base"]["id"])
         write_steering_info(tmp, info)
+        write_model_card(tmp)
         write_json(tmp / "metrics.json", metrics)
         write_run_record(
             tmp,
