@@ -78,11 +78,15 @@ def prepare_for_push(adapter_dir: Path, repo_id: str, base_id: str | None) -> st
 
 def push_adapter(cfg: PushConfig) -> str:
     """Create ``cfg.repo_id`` (if missing) and upload the adapter's files; returns the commit URL."""
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, constants
 
     if not cfg.adapter or not cfg.repo_id:
         missing = "adapter" if not cfg.adapter else "repo_id"
         raise ConfigError(f"push needs {missing}", where=missing, fix="pass ADAPTER repo_id=ORG/NAME")
+    if constants.HF_HUB_OFFLINE:
+        raise WsteerError(
+            "HF_HUB_OFFLINE is set, which forbids uploading", where="HF_HUB_OFFLINE", fix="unset it to push"
+        )
     adapter_dir = Path(cfg.adapter)
     open_adapter(adapter_dir)  # a complete, loadable LoRA adapter, before anything is changed or sent
     prepare_for_push(adapter_dir, cfg.repo_id, cfg.base_id)
