@@ -132,7 +132,7 @@ def combined_info(sources: Sequence[AdapterSource], weights: Sequence[float]) ->
         metrics={},
         calibrated_alpha=None,
         versions=package_versions(),
-        provenance={"combine": parts},
+        provenance={"combine": parts, **({"base": first.provenance["base"]} if "base" in first.provenance else {})},
     )
 
 
@@ -157,7 +157,9 @@ def combine_sources(
     weights = [float(w) for w in weights]
     check_same_base(sources, allow_unverified_base)
     combined = combine_adapters([(s.files, w) for s, w in zip(sources, weights)])
-    combined.config["base_model_name_or_path"] = _recorded_base(sources[0])
+    # The first part's portable id (a hub id) when it has one; steering.json keeps the name wsteer loads it by.
+    portable = sources[0].files.config.get("base_model_name_or_path")
+    combined.config["base_model_name_or_path"] = portable or _recorded_base(sources[0])
     return combined, combined_info(sources, weights)
 
 
@@ -169,6 +171,7 @@ def write_combination(
     overwrite: bool = False,
 ) -> Path:
     """Write :func:`combine_sources`'s adapter to ``out_dir`` with steering.json and manifest.json, atomically."""
+    from wsteer.card import CARD_FILE, render_model_card
     from wsteer.io import to_json
     from wsteer.lora import write_adapter
     from wsteer.manifest import build_manifest
@@ -194,6 +197,7 @@ def write_combination(
     }
     if info is not None:
         extra[STEERING_FILE] = to_json(dataclasses.asdict(info), indent=2) + "\n"
+        extra[CARD_FILE] = render_model_card(info, combined.config)
     return write_adapter(combined, out_dir, extra_files=extra)
 
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wsteer.errors import ModelLoadError
+from wsteer.hub import is_hub_id, is_portable
 from wsteer.lora import AdapterFiles, read_adapter
-from wsteer.models import resolve_model_path, weights_fingerprint
+from wsteer.models import MODEL_ALIASES, resolve_model_path, weights_fingerprint
 from wsteer.records import SteeringInfo, read_steering_info
 
 
@@ -40,12 +41,17 @@ def open_adapter(path: str | Path) -> AdapterSource:
 
 
 def base_name(adapter: AdapterSource, base: str | None = None) -> str:
-    """The base model name for ``adapter``: ``base`` if given, else steering.json's, else adapter_config's."""
-    for candidate in (
-        base,
-        adapter.info.base_model if adapter.info else None,
-        adapter.files.config.get("base_model_name_or_path"),
-    ):
+    """The base model name for ``adapter``: ``base`` if given, else steering.json's, else adapter_config's.
+
+    steering.json's name is skipped when it is a directory that does not exist here (the adapter was trained from
+    a local checkpoint on another machine) and adapter_config.json records a hub id: ``base_hash`` still checks
+    that the weights found under that id are the ones it was trained on.
+    """
+    recorded = adapter.info.base_model if adapter.info else None
+    portable = adapter.files.config.get("base_model_name_or_path")
+    if recorded and is_portable(portable) and _missing_directory(recorded):
+        recorded = None
+    for candidate in (base, recorded, portable):
         if candidate:
             return str(candidate)
     raise ModelLoadError(
@@ -54,6 +60,11 @@ def base_name(adapter: AdapterSource, base: str | None = None) -> str:
         where=str(adapter.path),
         fix="pass the base explicitly with base=PATH",
     )
+
+
+def _missing_directory(name: str) -> bool:
+    """True if ``name`` is a local path (not an alias, not a hub id) that does not exist on this machine."""
+    return name not in MODEL_ALIASES and not is_hub_id(name) and not Path(name).expanduser().exists()
 
 
 def resolve_base(adapter: AdapterSource, base: str | None = None) -> tuple[str, Path]:

@@ -11,6 +11,7 @@ The card is regenerated whenever steering.json changes (training, calibration, `
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from wsteer.errors import DataError
@@ -47,11 +48,17 @@ def _num(value, spec: str = ".3g") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _slug(text: str) -> str:
+    """A Hub-style tag word: lower case, runs of other characters as one hyphen."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
 def card_metadata(base_id: str | None, info: SteeringInfo) -> str:
     """The YAML metadata block (without the ``---`` fences)."""
     from huggingface_hub import ModelCardData
 
-    tags = [*TAGS, f"persona:{info.pos}", f"persona:{info.neg}"]
+    personas = [] if info.objective == "combined" else [_slug(info.pos), _slug(info.neg)]
+    tags = [*TAGS, *(f"persona:{name}" for name in personas if name)]
     data = ModelCardData(
         base_model=base_id if is_portable(base_id) else None,
         library_name="peft",

@@ -278,3 +278,34 @@ def test_push_refuses_a_machine_local_base(adapter_on_smollm2_id, tmp_path, cli,
         assert "base_model: org/the-base" in hub.repos["me/local"]["README.md"].decode()
     line = one_line_error(cli("adapters", "push", adapter, "repo_id=me/gone"))
     assert f"upload to {hub.endpoint} failed" in line  # the hub is gone: one line naming the endpoint
+
+
+def test_wsteer_finds_the_base_by_its_hub_id_when_the_training_directory_is_gone(trained, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from wsteer.errors import ModelLoadError
+    from wsteer.records import update_steering_info
+
+    adapter, cache = trained
+    moved = shutil.copytree(adapter, tmp_path / "adapter")
+    # As if trained from a local copy of the hub model on machine A, then pushed with base_id=HUB_ID.
+    update_steering_info(moved, base_model=str(tmp_path / "machine_a" / "checkpoint"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    model, _ = load_steerable(moved)
+    assert COMMIT in model.get_base_model().wsteer_source["path"]
+    # Other weights under the same id are refused by base_hash.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(fake_hub_cache(tmp_path / "other", seed=1)))
+    with pytest.raises(ModelLoadError, match="wrong base"):
+        load_steerable(moved)
+
+
+def test_combined_adapter_keeps_the_hub_id_and_gets_a_card(trained, tmp_path):
+    from huggingface_hub import ModelCard
+    from wsteer.adapters.combine import combine
+
+    adapter, _ = trained
+    out = combine([(adapter, 1.0), (adapter, -0.5)], tmp_path / "combined")
+    assert read_json(out / "adapter_config.json")["base_model_name_or_path"] == HUB_ID
+    card = ModelCard.load(out / "README.md")
+    assert card.data.base_model == HUB_ID and "combined" in card.text
+    assert not any(tag.startswith("persona:") for tag in card.data.tags)  # "+1·[optimistic] + …" is no tag
