@@ -84,16 +84,18 @@ def trained(tmp_path_factory, tokenizer):
 LOAD_ELSEWHERE = textwrap.dedent(
     """
     import json, sys, torch
-    from peft import PeftConfig, PeftModel
+    from peft import AutoPeftModelForCausalLM, PeftConfig, PeftModel
     from transformers import AutoModelForCausalLM
+    ids = torch.tensor([[1, 42, 314, 2718, 9]])
     out = {}
     for adapter in sys.argv[1:]:
         try:
             cfg = PeftConfig.from_pretrained(adapter)
             base = AutoModelForCausalLM.from_pretrained(cfg.base_model_name_or_path)
             model = PeftModel.from_pretrained(base, adapter).eval()
+            auto = AutoPeftModelForCausalLM.from_pretrained(adapter).eval()  # finds the base by itself
             with torch.no_grad():
-                out[adapter] = model(torch.tensor([[1, 42, 314, 2718, 9]])).logits.tolist()
+                out[adapter] = [model(ids).logits.tolist(), auto(ids).logits.tolist()]
         except Exception as exc:
             out[adapter] = f"{type(exc).__name__}: {exc}"
     print("RESULT " + json.dumps(out))
@@ -128,8 +130,9 @@ def test_trained_adapter_records_the_hub_id_and_loads_elsewhere_with_stock_peft(
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
     model, _ = load_steerable(adapter)
     batch = {"input_ids": torch.tensor([[1, 42, 314, 2718, 9]])}
-    elsewhere = torch.tensor(loaded[str(moved)])
+    elsewhere, auto = (torch.tensor(x) for x in loaded[str(moved)])
     assert torch.allclose(elsewhere, logits(model, batch), atol=1e-5)
+    assert torch.equal(auto, elsewhere)
     with model.disable_adapter():
         assert not torch.allclose(elsewhere, logits(model, batch), atol=1e-3)
 
