@@ -1,6 +1,6 @@
-"""``wsteer adapters …`` verbs: steer, merge, combine, calibrate, export, push, card, inspect. Each takes ``--config FILE`` and
-``key=value`` overrides of its config dataclass (a leading ADAPTER may be positional), calls one library function,
-and prints where its results went."""
+"""``wsteer adapters …`` verbs: steer, merge, combine, calibrate, export, push, card, inspect. Each takes
+``--config FILE`` and ``key=value`` overrides of its config dataclass (a leading ADAPTER may be positional), calls
+one library function, and prints where its results went."""
 
 from __future__ import annotations
 

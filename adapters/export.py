@@ -15,7 +15,6 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from wsteer.adapters.loading import open_adapter
 from wsteer.adapters.steer import check_alpha
@@ -29,16 +28,16 @@ CALIBRATED = {"calibrated": "plus", "calibrated-": "minus"}
 _CALIBRATE_FIX = "run `wsteer adapters calibrate ADAPTER` first, or pass a number"
 
 
-@dataclass
+@dataclass(kw_only=True)  # keyword-only: the required out may follow adapter, which has a default
 class ExportConfig:
     """``wsteer adapters export``: a plain peft adapter with α folded into its weights."""
 
     adapter: str | None = option(None, "Adapter directory to export (or give it as the positional ADAPTER).")
-    alpha: float | Literal["calibrated", "calibrated-"] = option(
+    alpha: float | str = option(  # a str is checked by resolve_alpha: 'calibrated', 'calibrated-' or a number
         "calibrated",
         "α to fold in: a number, 'calibrated' (steering.json's α⁺) or 'calibrated-' (α⁻).",
     )
-    out: str | None = option(None, "Directory for the exported adapter.")
+    out: str = option(help="Directory for the exported adapter.")
     overwrite: bool = option(False, "Replace out if it exists.")
 
 

@@ -19,7 +19,6 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from wsteer.adapters.export import resolve_alpha
 from wsteer.adapters.loading import AdapterSource, check_module_shapes, open_adapter
@@ -49,7 +48,7 @@ class MergeConfig:
     """``wsteer adapters merge``: write base + α·ΔW as a new checkpoint, streamed shard by shard."""
 
     adapter: str | None = option(None, "Adapter directory (or give it as the positional ADAPTER).")
-    alpha: float | Literal["calibrated", "calibrated-"] = option(
+    alpha: float | str = option(  # a str is checked by resolve_alpha: 'calibrated', 'calibrated-' or a number
         help="Steering coefficient to bake in: any finite real, or 'calibrated' / 'calibrated-' (steering.json's "
         "α⁺ / α⁻, written by `wsteer adapters calibrate`)."
     )

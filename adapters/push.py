@@ -23,12 +23,12 @@ from wsteer.lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 PUSHED_FILES = [ADAPTER_CONFIG, ADAPTER_WEIGHTS, "README.md", "steering.json", "calibration.json", "metrics.json"]
 
 
-@dataclass
+@dataclass(kw_only=True)  # keyword-only: the required repo_id may follow adapter, which has a default
 class PushConfig:
     """``wsteer adapters push``: upload an adapter (peft files, model card, steering.json) to a Hub repo."""
 
     adapter: str | None = option(None, "Adapter directory to upload (or give it as the positional ADAPTER).")
-    repo_id: str | None = option(None, "Hub repo to upload to, e.g. 'me/honest-steering'; created if missing.")
+    repo_id: str = option(help="Hub repo to upload to, e.g. 'me/honest-steering'; created if missing.")
     private: bool = option(False, "Create the repo as private (an existing repo keeps its visibility).")
     revision: str | None = option(None, "Branch to commit to; default: the repo's main branch.")
     commit_message: str = option("Upload wsteer steering adapter", "Commit message.")

@@ -187,8 +187,8 @@ def _usage_section(base_id: str | None, where: str, exported: bool) -> list[str]
         "Steer at any α, or merge one α into a full checkpoint, with wsteer:",
         "",
         "```bash",
-        f"wsteer adapters steer {where} --alpha -1 --alpha 0 --alpha 1 --prompt 'Tell me about your day.'",
-        f"wsteer adapters merge {where} --alpha calibrated --out MERGED",
+        f"wsteer adapters steer {where} 'alphas=[-1,0,1]' 'prompts=[\"Tell me about your day.\"]'",
+        f"wsteer adapters merge {where} alpha=calibrated out=MERGED",
         "```",
         "",
     ]

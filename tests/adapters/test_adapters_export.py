@@ -106,7 +106,7 @@ def test_missing_calibration_is_a_clear_error(cli, setup, tmp_path):
         resolve_alpha("calibrated", read_steering_info(uncalibrated))
     for verb in (
         ("adapters", "export", uncalibrated, "alpha=calibrated-", f"out={tmp_path / 'e'}"),
-        ("adapters", "merge", uncalibrated, "--alpha", "calibrated", "--out", tmp_path / "m"),
+        ("adapters", "merge", uncalibrated, "alpha=calibrated", f"out={tmp_path / 'm'}"),
     ):
         line = one_line_error(cli(*verb))
         assert "no calibrated α" in line and "wsteer adapters calibrate" in line
@@ -124,9 +124,9 @@ def test_resolve_alpha():
 
 def test_merge_accepts_the_calibrated_alpha(cli, setup, tmp_path):
     _, _, adapter, _ = setup
-    by_name = cli("adapters", "merge", adapter, "--alpha", "calibrated-", "--out", tmp_path / "named")
+    by_name = cli("adapters", "merge", adapter, "alpha=calibrated-", f"out={tmp_path / 'named'}")
     assert by_name.code == 0, by_name
-    by_value = cli("adapters", "merge", adapter, "--alpha", str(ALPHA_MINUS), "--out", tmp_path / "value")
+    by_value = cli("adapters", "merge", adapter, f"alpha={ALPHA_MINUS}", f"out={tmp_path / 'value'}")
     assert by_value.code == 0, by_value
     merge = read_json(tmp_path / "named" / "steering.json")["provenance"]["merge"]
     assert merge["alpha"] == ALPHA_MINUS

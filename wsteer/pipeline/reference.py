@@ -22,9 +22,12 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def sections() -> list[tuple[str, type, str]]:
     """(verb, config class, where it lives) for every verb that takes a config file."""
     from wsteer.adapters.calibrate import CalibrateConfig
+    from wsteer.adapters.card import CardConfig
     from wsteer.adapters.combine import CombineConfig
+    from wsteer.adapters.export import ExportConfig
     from wsteer.adapters.inspect import InspectConfig
     from wsteer.adapters.merge import MergeConfig
+    from wsteer.adapters.push import PushConfig
     from wsteer.adapters.steer import SteerConfig
     from wsteer.eval.ab import ABConfig
     from wsteer.eval.capability import CapabilityConfig
@@ -47,6 +50,9 @@ def sections() -> list[tuple[str, type, str]]:
         ("wsteer adapters merge", MergeConfig, "adapters/merge.py"),
         ("wsteer adapters combine", CombineConfig, "adapters/combine.py"),
         ("wsteer adapters calibrate", CalibrateConfig, "adapters/calibrate.py"),
+        ("wsteer adapters export", ExportConfig, "adapters/export.py"),
+        ("wsteer adapters push", PushConfig, "adapters/push.py"),
+        ("wsteer adapters card", CardConfig, "adapters/card.py"),
         ("wsteer adapters inspect", InspectConfig, "adapters/inspect.py"),
         ("wsteer eval sweep", SweepConfig, "eval/sweep.py"),
         ("wsteer eval ab", ABConfig, "eval/ab.py"),
