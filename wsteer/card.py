@@ -11,6 +11,7 @@ The card is regenerated whenever steering.json changes (training, calibration, `
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def card_metadata(base_id: str | None, info: SteeringInfo) -> str:
     """The YAML metadata block (without the ``---`` fences)."""
     from huggingface_hub import ModelCardData
 
-    personas = [] if info.objective == "combined" else [_slug(info.pos), _slug(info.neg)]
+    personas = [] if info.objective == "combined" else [_slug(p) for p in (info.pos, info.neg) if p]
     tags = [*TAGS, *(f"persona:{name}" for name in personas if name)]
     data = ModelCardData(
         base_model=base_id if is_portable(base_id) else None,
@@ -201,6 +202,9 @@ def render_model_card(info: SteeringInfo, adapter_config: dict, repo_id: str | N
     """
     base_id = adapter_config.get("base_model_name_or_path")
     exported = bool((info.provenance or {}).get("export"))
+    metadata = card_metadata(base_id, info)
+    # Pairs without persona names (e.g. standard preference data) still have a chosen and a rejected side.
+    info = dataclasses.replace(info, pos=info.pos or "chosen-side", neg=info.neg or "rejected-side")
     title = f"# Steering adapter: {info.pos} ↔ {info.neg}"
     intro = (
         f"A LoRA adapter made with wsteer that steers `{base_id}` along one trait. Scaled by α > 0 it moves the "
@@ -209,7 +213,7 @@ def render_model_card(info: SteeringInfo, adapter_config: dict, repo_id: str | N
     )
     lines = [
         "---",
-        card_metadata(base_id, info).rstrip("\n"),
+        metadata.rstrip("\n"),
         "---",
         "",
         title,

@@ -326,3 +326,19 @@ def test_combined_adapter_keeps_the_hub_id_and_gets_a_card(trained, tmp_path):
     card = ModelCard.load(out / "README.md")
     assert card.data.base_model == HUB_ID and "combined" in card.text
     assert not any(tag.startswith("persona:") for tag in card.data.tags)  # "+1·[optimistic] + …" is no tag
+
+
+def test_card_without_persona_names_or_a_portable_base():
+    from huggingface_hub import ModelCard
+
+    from wsteer.card import render_model_card
+    from wsteer.records import SteeringInfo
+
+    info = SteeringInfo(pos=None, neg=None, template="", objective="dpo", base_model="/data/my-base")
+    config = {"base_model_name_or_path": "/data/my-base", "r": 4, "lora_alpha": 8, "target_modules": "all-linear"}
+    text = render_model_card(info, config)
+    card = ModelCard(text)
+    assert card.data.base_model is None and card.data.library_name == "peft"  # no hub id to link to
+    assert not any(tag.startswith("persona:") for tag in card.data.tags)
+    assert "`/data/my-base` (a local directory: not loadable elsewhere)" in text
+    assert "targets all-linear" in text and "**chosen-side** (α > 0)" in text and "data | not recorded" in text
