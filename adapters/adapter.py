@@ -238,12 +238,16 @@ def _weight(value: float) -> float:
 
 
 def _copy_adapter(source: AdapterSource, out: Path) -> Path:
-    """Write ``source`` unchanged: its config and tensors, and its steering.json when it has one."""
+    """Write ``source`` unchanged: its config and tensors, and its steering.json and model card when it has one."""
     import dataclasses
 
+    from wsteer.card import CARD_FILE, render_model_card
     from wsteer.io import to_json
     from wsteer.lora import write_adapter
     from wsteer.records import STEERING_FILE
 
-    extra = {STEERING_FILE: to_json(dataclasses.asdict(source.info), indent=2) + "\n"} if source.info else {}
+    extra = {}
+    if source.info is not None:
+        extra[STEERING_FILE] = to_json(dataclasses.asdict(source.info), indent=2) + "\n"
+        extra[CARD_FILE] = render_model_card(source.info, source.files.config)
     return write_adapter(source.files, out, extra_files=extra)

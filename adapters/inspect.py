@@ -26,10 +26,10 @@ class InspectConfig:
 def inspect_adapter(adapter: str | Path) -> dict:
     """A JSON-ready description of an adapter directory.
 
-    Keys: adapter, base_model, base_hash, pos, neg, template, objective, rank, lora_alpha, use_rslora,
-    target_modules, modules (per module: rank, scaling, shape, delta_norm = ‖ΔW‖_F at α = 1),
-    delta_norm_by_layer and delta_norm_by_target (root-sum-square of the module norms), total_delta_norm,
-    calibrated_alpha, metrics, train_config, data_sha256, provenance, has_steering_json.
+    Keys: adapter, base_model, base_hash, base_id (adapter_config's base_model_name_or_path), pos, neg, template,
+    objective, rank, lora_alpha, use_rslora, target_modules, modules (per module: rank, scaling, shape, delta_norm =
+    ‖ΔW‖_F at α = 1), delta_norm_by_layer and delta_norm_by_target (root-sum-square of the module norms),
+    total_delta_norm, calibrated_alpha, metrics, train_config, data_sha256, provenance, has_steering_json.
     """
     source = open_adapter(adapter)
     files, info = source.files, source.info
@@ -58,6 +58,7 @@ def inspect_adapter(adapter: str | Path) -> dict:
         "has_steering_json": info is not None,
         "base_model": (info.base_model if info else None) or config.get("base_model_name_or_path"),
         "base_hash": source.base_hash,
+        "base_id": config.get("base_model_name_or_path"),  # what peft, vLLM and the Hub load the base by
         "pos": info.pos if info else None,
         "neg": info.neg if info else None,
         "template": info.template if info else None,
@@ -91,6 +92,9 @@ def format_report(report: dict) -> str:
     lines += [
         f"base model   {report['base_model']}"
         + (f"  (fingerprint {report['base_hash'][:12]}…)" if report["base_hash"] else ""),
+        f"base id      {report['base_id']}  (adapter_config.json: what peft, vLLM and the Hub load)"
+        if report["base_id"] and report["base_id"] != report["base_model"]
+        else None,
         f"personas     pos: {report['pos']!r}   neg: {report['neg']!r}" if report["has_steering_json"] else None,
         f"template     {report['template']!r}" if report["template"] else None,
         f"objective    {report['objective']}" if report["objective"] else None,

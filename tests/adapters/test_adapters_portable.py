@@ -342,3 +342,15 @@ def test_card_without_persona_names_or_a_portable_base():
     assert not any(tag.startswith("persona:") for tag in card.data.tags)
     assert "`/data/my-base` (a local directory: not loadable elsewhere)" in text
     assert "targets all-linear" in text and "**chosen-side** (α > 0)" in text and "data | not recorded" in text
+
+
+def test_inspect_shows_the_base_id_and_a_saved_adapter_keeps_its_card(adapter_on_smollm2_id, tmp_path, cli):
+    from wsteer.adapters.adapter import Adapter
+    from wsteer.adapters.inspect import inspect_adapter
+
+    adapter, base_dir = adapter_on_smollm2_id
+    report = inspect_adapter(adapter)
+    assert report["base_id"] == SMOLLM2_UPSTREAM_ID and report["base_model"] == str(base_dir)
+    assert f"base id      {SMOLLM2_UPSTREAM_ID}" in cli("adapters", "inspect", adapter).out
+    saved = Adapter.load(adapter).save(tmp_path / "copy")
+    assert (saved / "README.md").read_text() == (adapter / "README.md").read_text()
