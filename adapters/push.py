@@ -70,7 +70,7 @@ def prepare_for_push(adapter_dir: Path, repo_id: str, base_id: str | None) -> st
     if info is not None:
         provenance = {**info.provenance, "hub": {"repo_id": repo_id}}
         if base_id is not None:
-            provenance["base"] = {**provenance.get("base", {}), "id": base_id, "portable": True}
+            provenance["base"] = {**provenance.get("base", {}), "id": base_id, "revision": None, "portable": True}
         update_steering_info(adapter_dir, provenance=provenance)
         write_model_card(adapter_dir, repo_id=repo_id)
     return base

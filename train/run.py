@@ -429,7 +429,7 @@ def write_outputs(
     with atomic_directory(cfg.output_dir) as tmp:
         _save_adapter(cfg, model, adapter_state, work, tmp)
         # Portable: peft recorded the local checkpoint directory; record the hub id (steering.json keeps the name).
-        set_adapter_base(tmp, info.provenance["base"]["id"])
+        set_adapter_base(tmp, info.provenance["base"]["id"], info.provenance["base"]["revision"])
         write_steering_info(tmp, info)
         write_model_card(tmp)
         write_json(tmp / "metrics.json", metrics)

