@@ -108,8 +108,3 @@ def push_adapter(cfg: PushConfig) -> str:
             fix="check the repo id and that you are logged in (`hf auth login` or HF_TOKEN) with write access",
         ) from None
     return str(commit)
-
-
-def pushed_files(adapter_dir: str | Path) -> list[str]:
-    """The files of ``adapter_dir`` that :func:`push_adapter` uploads."""
-    return sorted(name for name in PUSHED_FILES if (Path(adapter_dir) / name).is_file())
