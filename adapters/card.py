@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from wsteer.adapters.loading import open_adapter
+
 from wsteer.config import option
 from wsteer.errors import ConfigError, DataError
 
@@ -33,7 +35,7 @@ def update_card(cfg: CardConfig) -> Path:
 
     if not cfg.adapter:
         raise ConfigError("card needs an adapter", where="adapter", fix="pass ADAPTER")
-    adapter = Path(cfg.adapter)
+    adapter = open_adapter(cfg.adapter).path  # a complete adapter directory, before anything is written
     if cfg.sweep:
         path = Path(cfg.sweep)
         path = path / "summary.json" if path.is_dir() else path

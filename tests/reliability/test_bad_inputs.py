@@ -363,6 +363,49 @@ def _(ws, w, mp):
     return ["adapters", "calibrate", ws["adapter"], "target_kl=nan"], ["target_kl", "finite"]
 
 
+@case("adapters export", "no calibrated α yet")
+def _(ws, w, mp):
+    argv = ["adapters", "export", ws["adapter"], "alpha=calibrated", f"out={w / 'out' / 'plus'}"]
+    return argv, ["alpha", "no calibrated α", "wsteer adapters calibrate"]
+
+
+@case("adapters export", "non-numeric alpha")
+def _(ws, w, mp):
+    argv = ["adapters", "export", ws["adapter"], "alpha=big", f"out={w / 'out' / 'plus'}"]
+    return argv, ["alpha", "'big'", "calibrated"]
+
+
+@case("adapters export", "full disk")
+def _(ws, w, mp):
+    full_disk(mp)
+    return ["adapters", "export", ws["adapter"], "alpha=-1", f"out={w / 'out' / 'minus'}"], ["No space left"]
+
+
+@case("adapters push", "offline")
+def _(ws, w, mp):
+    return ["adapters", "push", ws["adapter"], "repo_id=me/x"], ["HF_HUB_OFFLINE", "forbids uploading"]
+
+
+@case("adapters push", "base recorded as a local directory")
+def _(ws, w, mp):
+    import huggingface_hub.constants
+
+    mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    mp.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")  # never reached: refused before
+    return ["adapters", "push", ws["adapter"], "repo_id=me/x"], ["adapter_config.json", "not a hub id", "base_id="]
+
+
+@case("adapters card", "not a sweep summary")
+def _(ws, w, mp):
+    f = write(w / "summary.json", '{"stage": "train"}')
+    return ["adapters", "card", ws["adapter"], f"sweep={f}"], [str(f), "not an eval sweep summary"]
+
+
+@case("adapters card", "missing adapter path")
+def _(ws, w, mp):
+    return ["adapters", "card", w / "no-adapter"], ["no-adapter", "not found"]
+
+
 # --------------------------------------------------------------------------------------------- eval
 def _sweep(ws, w, adapter, *overrides):
     limits = ["prompts.limit=1", "sampling.max_new_tokens=2"]
@@ -464,6 +507,9 @@ def test_the_corpus_covers_every_verb():
         "adapters merge",
         "adapters combine",
         "adapters calibrate",
+        "adapters export",
+        "adapters push",
+        "adapters card",
         "adapters inspect",
         "eval sweep",
         "eval ab",
