@@ -1,7 +1,7 @@
 """A fake Hugging Face Hub on 127.0.0.1 for offline tests: the few API routes ``huggingface_hub`` calls to create a
 repo, upload a folder and download a file back. Files live in memory; every request is logged.
 
-Routes (as huggingface_hub 1.x/2.x sends them):
+Routes (as huggingface_hub 2.x sends them; a change there fails tests/adapters/test_adapters_portable.py):
   POST /api/repos/create                           -> {"url": …}; 409 if the repo exists
   POST /api/validate-yaml                          -> README.md metadata checked with yaml.safe_load
   POST /api/models/{repo}/preupload/{revision}     -> every file "regular" (inline base64 in the commit)
@@ -82,7 +82,7 @@ class FakeHub:
             return self._create(handler, json.loads(body))
         if path.startswith("/api/validate-yaml"):
             return self._validate(handler, json.loads(body))
-        if match := _PREUPLOAD.match(path):
+        if _PREUPLOAD.match(path):
             files = json.loads(body)["files"]
             answer = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]
             return self._json(handler, 200, {"files": answer})
