@@ -5,7 +5,7 @@ headline row is ``{"bench", "measure", "ours", "baseline", "ratio", "goal", "met
 ``baseline`` are values with their unit as strings, ``ratio`` is ours / baseline of the quantity shown (so for times
 and memory lower is better, for rates higher is better; ``measure`` says which), ``goal`` is the issue's target or
 None, ``met`` whether the figure reaches it (None without a goal). ``bench/run_all.py`` collects the rows into the
-README's table.
+manual's table (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Run every bench, each in its own process, and write the results table: bench/results.md and bench/results.json.
 
-    python bench/run_all.py                      # full settings: the README's figures (long; use a quiet machine)
-    python bench/run_all.py --write-readme       # ... and put the table between the bench-results markers in README.md
+    python bench/run_all.py                      # full settings: the manual's figures (long; use a quiet machine)
+    python bench/run_all.py --write-docs         # ... and put the table between the markers in docs/benchmarks.md
     python bench/run_all.py --quick              # small settings, one torch thread, ~1–2 min a bench: a smoke run
     python bench/run_all.py --only generation,sweep --threads 1
 
@@ -10,7 +10,8 @@ own) and writes headline rows (see bench/common.py); the table has one line per 
 baseline | ratio (ours / baseline) | goal | command, and under it one line with the machine, date, torch threads and
 the load average when each bench started. A bench that fails is a "failed" row with its exit code and the last line
 of its stderr; the others still run and run_all exits 1. Each bench's stdout and stderr are kept in
-``OUT_DIR/logs/``. ``--write-readme`` writes README.md only when every bench succeeded and never with ``--quick``.
+``OUT_DIR/logs/``. ``--write-docs`` writes docs/benchmarks.md only when every bench succeeded and never with
+``--quick``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from bench.common import machine_context  # noqa: E402
 from wsteer.errors import WsteerError  # noqa: E402
 from wsteer.io import atomic_write_text, write_json  # noqa: E402
 
-README_START = "<!-- bench-results:start -->"
-README_END = "<!-- bench-results:end -->"
+RESULTS_START = "<!-- bench-results:start -->"
+RESULTS_END = "<!-- bench-results:end -->"
+RESULTS_PAGE = Path("docs") / "benchmarks.md"  # relative to the repository root: the manual's benchmarks page
 QUICK_THREADS = 1  # --quick is a smoke run on a possibly shared machine: one torch thread unless --threads says
 
 
@@ -208,7 +210,7 @@ def machine_line(machine: dict[str, Any], outcomes: list[Outcome], quick: bool) 
 
 
 def results_markdown(machine: dict[str, Any], outcomes: list[Outcome], quick: bool) -> str:
-    """The table and the machine line (what goes into results.md and between the README markers)."""
+    """The table and the machine line (what goes into results.md and between the markers in docs/benchmarks.md)."""
     rows = [row for outcome in outcomes for row in headline_of(outcome)]
     return markdown_table(rows) + "\n\n" + machine_line(machine, outcomes, quick) + "\n"
 
@@ -234,24 +236,24 @@ def results_json(machine: dict[str, Any], outcomes: list[Outcome], quick: bool) 
     }
 
 
-# --------------------------------------------------------------------------------------------- README
-def check_readme_markers(text: str, where: str) -> None:
+# --------------------------------------------------------------------------------------------- docs/benchmarks.md
+def check_results_markers(text: str, where: str) -> None:
     """Raise a WsteerError unless ``text`` has the start marker followed by the end marker."""
-    start, end = text.find(README_START), text.find(README_END)
+    start, end = text.find(RESULTS_START), text.find(RESULTS_END)
     if start < 0 or end < 0 or end < start:
         raise WsteerError(
-            f"the bench-results markers are missing (or out of order): need a line {README_START} and, after it, "
-            f"a line {README_END}",
+            f"the bench-results markers are missing (or out of order): need a line {RESULTS_START} and, after it, "
+            f"a line {RESULTS_END}",
             where=where,
-            fix="add both lines where the table goes, then rerun with --write-readme",
+            fix="add both lines where the table goes, then rerun with --write-docs",
         )
 
 
-def replace_readme_block(text: str, block: str, where: str = "README.md") -> str:
+def replace_results_block(text: str, block: str, where: str = str(RESULTS_PAGE)) -> str:
     """``text`` with everything between the bench-results markers replaced by ``block`` (markers kept)."""
-    check_readme_markers(text, where)
-    head = text[: text.index(README_START) + len(README_START)]
-    tail = text[text.index(README_END) :]
+    check_results_markers(text, where)
+    head = text[: text.index(RESULTS_START) + len(RESULTS_START)]
+    tail = text[text.index(RESULTS_END) :]
     return f"{head}\n{block.strip()}\n{tail}"
 
 
@@ -263,7 +265,9 @@ def parse_args(argv: list[str] | None, benches: tuple[Bench, ...]) -> argparse.N
     parser.add_argument("--only", help=f"comma-separated benches to run (of {', '.join(names)})")
     parser.add_argument("--threads", type=int, help="--threads N for every bench that takes it (default: theirs)")
     parser.add_argument("--out-dir", type=Path, help="where results.md, results.json and logs/ go (default: bench/)")
-    parser.add_argument("--write-readme", action="store_true", help="replace the bench-results block in README.md")
+    parser.add_argument(
+        "--write-docs", action="store_true", help=f"replace the bench-results block in {RESULTS_PAGE.as_posix()}"
+    )
     parser.add_argument("--verbose", action="store_true", help="show each bench's stdout as it runs")
     args = parser.parse_args(argv)
     if args.only:
@@ -274,18 +278,18 @@ def parse_args(argv: list[str] | None, benches: tuple[Bench, ...]) -> argparse.N
         args.selected = [b for b in benches if b.name in wanted]
     else:
         args.selected = list(benches)
-    if args.write_readme and args.quick:
-        parser.error("--write-readme with --quick: quick figures are a smoke run, not the README's; drop one")
+    if args.write_docs and args.quick:
+        parser.error("--write-docs with --quick: quick figures are a smoke run, not the manual's; drop one")
     return args
 
 
 def main(argv: list[str] | None = None, benches: tuple[Bench, ...] = BENCHES, repo_root: Path = REPO_ROOT) -> int:
     """Run the selected benches one after another and write the results; 1 if any failed, 2 on a usage error."""
     args = parse_args(argv, benches)
-    readme = repo_root / "README.md"
+    page = repo_root / RESULTS_PAGE
     try:
-        if args.write_readme:  # before an hour of benches, not after
-            check_readme_markers(readme.read_text(encoding="utf-8") if readme.is_file() else "", str(readme))
+        if args.write_docs:  # before an hour of benches, not after
+            check_results_markers(page.read_text(encoding="utf-8") if page.is_file() else "", str(page))
     except WsteerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -319,13 +323,13 @@ def main(argv: list[str] | None = None, benches: tuple[Bench, ...] = BENCHES, re
     print(markdown)
     print(f"wrote {out_dir / 'results.md'} and {out_dir / 'results.json'}")
     failed = [o.bench.name for o in outcomes if not o.ok]
-    if args.write_readme:
+    if args.write_docs:
         if failed:
-            print(f"README.md left as it was: {', '.join(failed)} failed", file=sys.stderr)
+            print(f"{page} left as it was: {', '.join(failed)} failed", file=sys.stderr)
         else:
-            text = readme.read_text(encoding="utf-8")
-            atomic_write_text(readme, replace_readme_block(text, markdown, str(readme)))
-            print(f"replaced the bench-results block in {readme}")
+            text = page.read_text(encoding="utf-8")
+            atomic_write_text(page, replace_results_block(text, markdown, str(page)))
+            print(f"replaced the bench-results block in {page}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

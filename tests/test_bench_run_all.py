@@ -1,4 +1,4 @@
-"""bench/run_all.py: the table from the benches' --json results, failed benches, README block replacement.
+"""bench/run_all.py: the table from the benches' --json results, failed benches, docs/benchmarks.md block replacement.
 
 No real model: fake bench scripts in tmp_path stand in for the benches (run_all's ``benches`` hook).
 """
@@ -13,7 +13,7 @@ import pytest
 
 from bench import run_all
 from bench.common import headline_row, reproduce_command
-from bench.run_all import README_END, README_START, Bench
+from bench.run_all import RESULTS_END, RESULTS_START, Bench
 from bench.train_vs_trl import headline_rows
 from wsteer.errors import WsteerError
 
@@ -80,15 +80,17 @@ def test_a_failing_bench_is_a_failed_row_and_the_others_still_run(tmp_path, caps
     assert "[2/3] fake_fail" in printed.out and "FAILED" in printed.out and "fake_fail" in printed.err
 
 
-def test_only_quick_and_write_readme_replace_just_the_block(tmp_path):
+def test_only_quick_and_write_docs_replace_just_the_block(tmp_path):
     benches = fake_benches(tmp_path)
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\nbefore\n{README_START}\nold table\n{README_END}\nafter\n")
-    args = ["--out-dir", str(tmp_path / "out"), "--only", "fake_ok", "--write-readme"]
+    page = tmp_path / "docs/benchmarks.md"
+    page.parent.mkdir()
+    page.write_text(f"# Title\n\nbefore\n{RESULTS_START}\nold table\n{RESULTS_END}\nafter\n")
+    args = ["--out-dir", str(tmp_path / "out"), "--only", "fake_ok", "--write-docs"]
 
     assert run_all.main(args, benches=benches, repo_root=tmp_path) == 0
-    text = readme.read_text()
-    assert text.startswith(f"# Title\n\nbefore\n{README_START}\n| bench |") and text.endswith(f"{README_END}\nafter\n")
+    text = page.read_text()
+    assert text.startswith(f"# Title\n\nbefore\n{RESULTS_START}\n| bench |")
+    assert text.endswith(f"{RESULTS_END}\nafter\n")
     assert "old table" not in text and "fake_fail" not in text
     assert (tmp_path / "out/results.md").read_text().strip() in text
 
@@ -100,32 +102,34 @@ def test_only_quick_and_write_readme_replace_just_the_block(tmp_path):
     assert "quick settings" in (tmp_path / "q/results.md").read_text()
 
 
-def test_write_readme_without_markers_fails_before_running_anything(tmp_path, capsys):
+def test_write_docs_without_markers_fails_before_running_anything(tmp_path, capsys):
     benches = fake_benches(tmp_path)
-    (tmp_path / "README.md").write_text("# no markers here\n")
-    code = run_all.main(["--out-dir", str(tmp_path / "out"), "--write-readme"], benches=benches, repo_root=tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs/benchmarks.md").write_text("# no markers here\n")
+    code = run_all.main(["--out-dir", str(tmp_path / "out"), "--write-docs"], benches=benches, repo_root=tmp_path)
     assert code == 2
     assert not (tmp_path / "out").exists()
     err = capsys.readouterr().err
-    assert README_START in err and README_END in err and "README.md" in err
+    assert RESULTS_START in err and RESULTS_END in err and "docs/benchmarks.md" in err
 
 
-def test_readme_is_left_alone_when_a_bench_failed(tmp_path):
+def test_the_docs_page_is_left_alone_when_a_bench_failed(tmp_path):
     benches = fake_benches(tmp_path)
-    original = f"{README_START}\nold\n{README_END}\n"
-    (tmp_path / "README.md").write_text(original)
-    args = ["--out-dir", str(tmp_path / "out"), "--only", "fake_ok,fake_fail", "--write-readme"]
+    original = f"{RESULTS_START}\nold\n{RESULTS_END}\n"
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs/benchmarks.md").write_text(original)
+    args = ["--out-dir", str(tmp_path / "out"), "--only", "fake_ok,fake_fail", "--write-docs"]
     assert run_all.main(args, benches=benches, repo_root=tmp_path) == 1
-    assert (tmp_path / "README.md").read_text() == original
+    assert (tmp_path / "docs/benchmarks.md").read_text() == original
 
 
-def test_replace_readme_block_is_idempotent_and_checks_the_marker_order():
-    text = f"a\n{README_START}\nx\n{README_END}\nb\n"
-    once = run_all.replace_readme_block(text, "| t |\n")
-    assert once == f"a\n{README_START}\n| t |\n{README_END}\nb\n"
-    assert run_all.replace_readme_block(once, "| t |\n") == once
+def test_replace_results_block_is_idempotent_and_checks_the_marker_order():
+    text = f"a\n{RESULTS_START}\nx\n{RESULTS_END}\nb\n"
+    once = run_all.replace_results_block(text, "| t |\n")
+    assert once == f"a\n{RESULTS_START}\n| t |\n{RESULTS_END}\nb\n"
+    assert run_all.replace_results_block(once, "| t |\n") == once
     with pytest.raises(WsteerError, match="bench-results markers"):
-        run_all.replace_readme_block(f"{README_END}\n{README_START}\n", "| t |")
+        run_all.replace_results_block(f"{RESULTS_END}\n{RESULTS_START}\n", "| t |")
 
 
 def test_unknown_bench_in_only_is_a_usage_error(tmp_path, capsys):

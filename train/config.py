@@ -1,6 +1,6 @@
 """``TrainConfig``: the typed schema of ``wsteer train`` (and of ``configs/train*.yaml``).
 
-Defaults were chosen from measurements on ``smollm2-135m`` (see README-section-training.md, "Defaults"); fields
+Defaults were chosen from measurements on ``smollm2-135m`` (see docs/training.md, "Defaults"); fields
 that map 1:1 onto a TRL / peft / transformers argument say so in their help.
 """
 
