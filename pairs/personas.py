@@ -21,6 +21,7 @@ from wsteer.chat import PERSONA_SLOT
 from wsteer.config import read_yaml
 from wsteer.errors import ConfigError, DataError, WsteerError
 from wsteer.io import iter_jsonl
+from wsteer.resources import shipped_path
 
 Form = Literal["adjective", "clause"]
 Channel = Literal["acting", "judging", "thinking", "stating", "understanding"]
@@ -152,9 +153,9 @@ def _check_unique(entries: list, kind: str) -> None:
 
 
 def load_pairs(path: str | Path) -> list[PersonaPair]:
-    """Persona pairs from a YAML or JSONL file."""
+    """Persona pairs from a YAML or JSONL file (``pairs/library/…`` also from an installed wheel)."""
     pairs = []
-    for where, item in _items(Path(path), "pairs"):
+    for where, item in _items(shipped_path(path), "pairs"):
         item = _require(item, where, ("id", "pos", "neg"), ("pos_behavior", "neg_behavior", "notes"))
         pairs.append(PersonaPair(**{k: (v.strip() if isinstance(v, str) else v) for k, v in item.items()}, where=where))
     _check_unique(pairs, "pair")
@@ -162,9 +163,10 @@ def load_pairs(path: str | Path) -> list[PersonaPair]:
 
 
 def load_templates(path: str | Path) -> list[Template]:
-    """Templates from a YAML or JSONL file; each must have exactly one ``{persona}`` slot."""
+    """Templates from a YAML or JSONL file (``pairs/library/…`` also from an installed wheel); each must have exactly
+    one ``{persona}`` slot."""
     templates = []
-    for where, item in _items(Path(path), "templates"):
+    for where, item in _items(shipped_path(path), "templates"):
         item = _require(item, where, ("id", "text"), ("channel", "form", "notes"))
         slots = item["text"].count(PERSONA_SLOT)
         if slots != 1:
