@@ -114,6 +114,85 @@ def test_the_benchmarks_page_holds_run_alls_latest_table():
     )
 
 
+# --------------------------------------------------------------------------------------------- documented commands
+STAGE_MODULES = {"wsteer.pairs": "pairs", "wsteer.train": "train", "wsteer.adapters": "adapters", "wsteer.eval": "eval"}
+
+
+def documented_commands(text: str) -> list[list[str]]:
+    """Every command in the ```bash blocks of a Markdown text, as words (continuations joined, comments dropped,
+    `a && b` split into two)."""
+    found = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+            command: list[str] = []
+            for word in [*shlex.split(line, comments=True), "&&"]:
+                if word != "&&":
+                    command.append(word)
+                elif command:
+                    found.append(command)
+                    command = []
+    return found
+
+
+def wsteer_argv(command: list[str]) -> list[str] | None:
+    """The ``wsteer`` CLI's arguments for ``wsteer …``, ``python -m wsteer.train …``, ``accelerate launch … -m
+    wsteer.train …``; None for any other command."""
+    if command[0] == "wsteer":
+        return command[1:]
+    if "-m" in command[:-1] and command[command.index("-m") + 1] in STAGE_MODULES:
+        at = command.index("-m")
+        return [STAGE_MODULES[command[at + 1]], *command[at + 2 :]]
+    return None
+
+
+def command_problem(argv: list[str]) -> str | None:
+    """Why ``wsteer ARGV`` would be refused before it runs (a bad flag, an unknown config key), or None."""
+    from wsteer.cli import build_parser
+    from wsteer.cliargs import config_from_args
+    from wsteer.errors import WsteerError
+
+    try:
+        args = build_parser().parse_args(argv)
+        if hasattr(args, "config_class"):
+            positional = next((name for name in ("adapter", "file", "parts") if hasattr(args, name)), None)
+            config_from_args(args, positional)
+    except SystemExit as exc:  # --help and --version exit 0
+        return None if not exc.code else f"exit {exc.code}"
+    except WsteerError as exc:
+        return str(exc)
+    return None
+
+
+def test_every_documented_wsteer_command_parses_and_names_real_config_keys():
+    pages = [README, *sorted(DOCS.rglob("*.md"))]
+    checked, problems = 0, []
+    for page in pages:
+        for command in documented_commands(page.read_text(encoding="utf-8")):
+            argv = wsteer_argv(command)
+            if argv is None:
+                continue
+            checked += 1
+            if problem := command_problem(argv):
+                problems.append(f"{page.relative_to(REPO_ROOT)}: {shlex.join(command)}\n    {problem}")
+    assert checked >= 40, checked  # the README's and every stage page's commands, not a handful
+    assert not problems, "documented commands the CLI refuses:\n" + "\n".join(problems)
+
+
+def test_the_command_check_catches_an_old_flag_and_an_unknown_key():
+    text = "```bash\nwsteer adapters merge runs/a --alpha 1.5  # old flag\n"
+    text += "wsteer train epochz=2 && wsteer --version\n```\n"
+    commands = [wsteer_argv(command) for command in documented_commands(text)]
+    assert commands == [["adapters", "merge", "runs/a", "--alpha", "1.5"], ["train", "epochz=2"], ["--version"]]
+    assert "--alpha" in command_problem(commands[0])
+    assert "epochz" in command_problem(commands[1])
+    assert command_problem(commands[2]) is None
+    assert wsteer_argv(shlex.split("accelerate launch --num_processes 8 -m wsteer.train --config x.yaml")) == [
+        "train",
+        "--config",
+        "x.yaml",
+    ]
+
+
 # --------------------------------------------------------------------------------------------- your own trait
 # Tiny settings appended to each verb of the README's "Steer your own trait" block: a random 2-layer model cannot
 # pass the content rules, learns nothing at the default rate and needs a tiny KL target (as in tests/test_demo.py).
