@@ -217,8 +217,9 @@ class _Answer:
     @property
     def span(self) -> tuple[int, int]:
         """(first logit index, count) of the positions that generated the answer (and its EOS, if any)."""
-        # the logit at index j predicts token j + 1: answer token t came from index len(prompt) - 1 + t
-        return len(self.prompt_ids) - 1, len(self.token_ids) + int(self.stopped)
+        from wsteer.scoring import completion_span
+
+        return completion_span(self.prompt_ids, len(self.token_ids) + int(self.stopped))
 
 
 class KLMeter:
@@ -315,7 +316,7 @@ class KLMeter:
 
     def _score(self, answers: list[_Answer], base: list | None):
         """Per answer: per-token KL(steered ‖ base) at each generating position, and base NLL of each token."""
-        import torch
+        from wsteer.scoring import kl_and_nll
 
         kls, nlls = [], []
         for start in range(0, len(answers), self.batch_size):
@@ -323,30 +324,19 @@ class KLMeter:
             steered = self._logprobs(chunk, base=False)
             reference = base[start : start + self.batch_size] if base is not None else self._logprobs(chunk, True)
             for answer, log_s, log_b in zip(chunk, steered, reference):
-                kl = (log_s.exp() * (log_s - log_b)).sum(-1).clamp_min(0.0)  # [n]
-                targets = torch.tensor(answer.token_ids, dtype=torch.long, device=log_b.device)
-                nll = -log_b[: len(answer.token_ids)].gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [len(answer)]
+                kl, nll = kl_and_nll(log_s, log_b, answer.token_ids)  # [n], [len(answer)]
                 kls.append(kl.cpu().numpy())
                 nlls.append(nll.cpu().numpy())
         return kls, nlls
 
     def _logprobs(self, chunk: list[_Answer], base: bool) -> list:
         """Teacher-forced fp32 log-softmax [n_i, V] at each answer's generating positions, steered or base."""
-        import torch
-
-        from wsteer.chat import pad_batch
         from wsteer.lora import per_row_adapter_scale, scaled_adapter
+        from wsteer.scoring import teacher_forced_log_softmax
 
-        device = next(self.model.parameters()).device
         seqs = [answer.prompt_ids + answer.token_ids for answer in chunk]
-        input_ids, attention_mask = pad_batch(seqs, self.tokenizer.pad_token_id, side="right")  # [B, T]
         scale = scaled_adapter(self.model, 0.0) if base else per_row_adapter_scale(self.model, [a.alpha for a in chunk])
-        with torch.inference_mode(), scale:
-            logits = self.model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
-            return [
-                torch.log_softmax(logits[row, first : first + count].float(), dim=-1)  # [count, V]
-                for row, (first, count) in enumerate(a.span for a in chunk)
-            ]
+        return teacher_forced_log_softmax(self.model, self.tokenizer.pad_token_id, seqs, [a.span for a in chunk], scale)
 
 
 def measure(

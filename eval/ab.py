@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from wsteer.eval.judge import JudgeConfig, judge_pairs, summarize_verdicts
-from wsteer.eval.scoring import base_context, base_scores, kl_and_perplexity
+from wsteer.eval.scoring import base_context, score_answers
 
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option
@@ -34,7 +34,7 @@ from wsteer.io import atomic_write_text, write_json, write_jsonl
 from wsteer.leak import VocabularyFilter
 from wsteer.prompts import PromptSource, resolve_prompts
 from wsteer.stats import paired_difference
-from wsteer.textstats import persona_terms, text_metrics
+from wsteer.textstats import persona_terms
 
 DEFAULT_CONFIG = "configs/ab.yaml"
 STAGE = "eval.ab"
@@ -236,33 +236,11 @@ def _answer(arm: _LiveArm, tokenizer, cfg: ABConfig, rows: list[dict], pair: dic
 def _score(
     arm: _LiveArm, base_model, tokenizer, cfg: ABConfig, answers: list[dict], pair: dict, terms: list[str]
 ) -> None:
-    prompts, texts = [a["prompt"] for a in answers], [a["text"] for a in answers]
-    scores = base_scores(
-        base_model,
-        tokenizer,
-        prompts,
-        texts,
-        pair["pos"],
-        pair["neg"],
-        pair["template"],
-        cfg.batch_size,
-        with_perplexity=not cfg.kl,  # the KL pass reads perplexity off its base forward
+    scores = score_answers(
+        arm.model, lambda a, b: arm.context(), base_model, tokenizer, answers, pair, terms, cfg.batch_size, kl=cfg.kl
     )
-    if cfg.kl:
-        extra = kl_and_perplexity(
-            arm.model,
-            lambda a, b: arm.context(),
-            base_model,
-            tokenizer,
-            [a["messages"] for a in answers],
-            prompts,
-            texts,
-            cfg.batch_size,
-        )
-    else:
-        extra = [{"kl": math.nan}] * len(answers)
-    for answer, score, more in zip(answers, scores, extra):
-        answer.update(score, **more, **text_metrics(answer["text"], terms))
+    for answer, score in zip(answers, scores):
+        answer.update(score)
 
 
 def paired_table(answers_a: list[dict], answers_b: list[dict], seed: int = 0) -> dict[str, dict]:

@@ -26,7 +26,7 @@ from typing import Literal
 
 from wsteer.eval.metrics import NUISANCE_METRICS, TRAIT_METRIC, dose_response, summarize_arms
 from wsteer.eval.report import write_report
-from wsteer.eval.scoring import base_scores, kl_and_perplexity
+from wsteer.eval.scoring import score_answers
 
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option
@@ -272,34 +272,19 @@ def _score_missing(
     with tqdm(total=len(model_scored), desc="sweep: score", unit="row", disable=not model_scored) as bar:
         for start in range(0, len(model_scored), chunk):
             part = model_scored[start : start + chunk]
-            prompts, texts = [r["prompt"] for r in part], [r["text"] for r in part]
-            scores = base_scores(
+            scales = [r["scale"] for r in part]
+            records = score_answers(
+                model,
+                lambda a, b, scales=scales: per_row_adapter_scale(model, scales[a:b]),
                 model,
                 tokenizer,
-                prompts,
-                texts,
-                pair["pos"],
-                pair["neg"],
-                pair["template"],
+                part,
+                pair,
+                terms,
                 cfg.batch_size,
-                with_perplexity=not cfg.kl,  # the KL pass reads perplexity off its base forward
+                kl=cfg.kl,
             )
-            scales = [r["scale"] for r in part]
-            if cfg.kl:
-                extra = kl_and_perplexity(
-                    model,
-                    lambda a, b, scales=scales: per_row_adapter_scale(model, scales[a:b]),
-                    model,
-                    tokenizer,
-                    [r["messages"] for r in part],
-                    prompts,
-                    texts,
-                    cfg.batch_size,
-                )
-            else:
-                extra = [{"kl": math.nan}] * len(part)
-            for row, score, more in zip(part, scores, extra):
-                record = {**score, **more, **text_metrics(row["text"], terms)}
+            for row, record in zip(part, records):
                 log.append({"key": row["key"], "version": SCORE_VERSION, **record})
             bar.update(len(part))
 

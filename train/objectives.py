@@ -220,6 +220,8 @@ def token_kl_to_base(hidden_policy, hidden_base, lm_head, mask, chunk_size: int 
     import torch.nn.functional as F
     from torch.utils.checkpoint import checkpoint
 
+    from wsteer.scoring import token_kl
+
     h_pol = hidden_policy[mask]  # [P, H]
     h_base = hidden_base[mask].to(h_pol.dtype)  # [P, H]
     weight, bias = lm_head.weight, lm_head.bias
@@ -231,7 +233,7 @@ def token_kl_to_base(hidden_policy, hidden_base, lm_head, mask, chunk_size: int 
         logp = F.log_softmax(F.linear(hp, weight, bias).float(), dim=-1)  # [C, V]
         with torch.no_grad():
             logq = F.log_softmax(F.linear(hb, weight, bias).float(), dim=-1)  # [C, V]
-        return (logp.exp() * (logp - logq)).sum()
+        return token_kl(logp, logq).sum()  # summed over the chunk's positions
 
     total = h_pol.new_zeros((), dtype=torch.float32)
     for start in range(0, h_pol.shape[0], chunk_size):
