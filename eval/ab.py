@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from wsteer.eval.arms import ArmSettings
 from wsteer.eval.judge import JudgeConfig, judge_pairs, summarize_verdicts
 from wsteer.eval.scoring import base_context, score_answers
 
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option
 from wsteer.errors import WsteerError
-from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig, derive_seed
+from wsteer.generation import GenerationRequest, HFBackend, derive_seed
 from wsteer.io import atomic_write_text, write_json, write_jsonl
-from wsteer.leak import VocabularyFilter
-from wsteer.prompts import PromptSource, resolve_prompts
+from wsteer.prompts import resolve_prompts
 from wsteer.stats import paired_difference
 from wsteer.textstats import persona_terms
 
@@ -58,38 +58,14 @@ _ARM = re.compile(
 
 
 @dataclass
-class ABConfig:
+class ABConfig(ArmSettings):
     """Two arms on the same prompts and seeds."""
 
     a: str = option(
         "adapter:runs/demo/adapter@1.0", "Arm A: adapter:PATH@ALPHA, merged:PATH, base, or prompt:pos|neg|none."
     )
     b: str = option("base", "Arm B, same forms as A.")
-    base: str | None = option(
-        None,
-        "Base model that judges every arm (PLR, perplexity, KL); default: the one an "
-        "adapter or merged checkpoint records.",
-    )
-    dtype: Literal["float32", "bfloat16", "float16", "auto"] = option("float32", "Model dtype.")
-    pos: str | None = option(None, "Positive persona; default: steering.json's.")
-    neg: str | None = option(None, "Negative persona; default: steering.json's.")
-    template: str | None = option(None, "System-prompt template; default: steering.json's.")
-    prompts: PromptSource = option(
-        help="Prompts (default: the held-out split of the built-in suite).",
-        factory=lambda: PromptSource(split="heldout", limit=24),
-    )
-    samples_per_prompt: int = option(1, "Answers per prompt and arm, each with its own seed.")
-    seed: int = option(0, "Base seed; both arms answer a (prompt, sample) with the same derived seed.")
-    sampling: SamplingConfig = option(
-        help="Decoding settings, identical for both arms.",
-        factory=lambda: SamplingConfig(max_new_tokens=64, temperature=0.7),
-    )
-    vocabulary: VocabularyFilter = option(
-        help="Persona-vocabulary filter for both arms.", factory=lambda: VocabularyFilter(mode="ban")
-    )
-    kl: bool = option(True, "Score KL to the base model.")
     judge: JudgeConfig = option(help="Optional pairwise LLM judge.", factory=JudgeConfig)
-    batch_size: int = option(16, "Rows per generate / scoring batch.")
     out_dir: str = option("runs/ab", "Output directory.")
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from wsteer.eval.arms import ArmSettings
 from wsteer.eval.metrics import NUISANCE_METRICS, TRAIT_METRIC, dose_response, summarize_arms
 from wsteer.eval.report import write_report
 from wsteer.eval.scoring import score_answers
@@ -31,10 +32,9 @@ from wsteer.eval.scoring import score_answers
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option
 from wsteer.errors import WsteerError
-from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig, derive_seed
+from wsteer.generation import GenerationRequest, HFBackend, derive_seed
 from wsteer.io import JsonlAppendLog, sha256_json, sha256_path, write_json, write_jsonl
-from wsteer.leak import VocabularyFilter
-from wsteer.prompts import PromptSource, resolve_prompts
+from wsteer.prompts import resolve_prompts
 from wsteer.stats import spearman
 from wsteer.textstats import persona_terms, text_metrics
 
@@ -46,32 +46,14 @@ ALL_METRICS = (TRAIT_METRIC, "margin", "tokens", "truncated", *TEXT_METRICS, "pe
 
 
 @dataclass
-class SweepConfig:
+class SweepConfig(ArmSettings):
     """An α sweep of one adapter, with the prompting baselines, scored and reported."""
 
     adapter: str | None = option(None, "Adapter directory (from `wsteer train`); or pass it as ADAPTER.")
-    base: str | None = option(None, "Base model; default: the one the adapter records (checked against its hash).")
-    dtype: Literal["float32", "bfloat16", "float16", "auto"] = option("float32", "Base model dtype.")
-    pos: str | None = option(None, "Positive persona; default: steering.json's.")
-    neg: str | None = option(None, "Negative persona; default: steering.json's.")
-    template: str | None = option(None, "System-prompt template; default: steering.json's.")
     alphas: list[float] = option(help="Steering coefficients (0 = base).", factory=lambda: [-2.0, -1.0, 0.0, 1.0, 2.0])
     baselines: list[Literal["pos", "neg", "none"]] = option(
         help="Prompting baselines, adapter off: pos / neg persona system prompt, no persona.",
         factory=lambda: ["pos", "neg", "none"],
-    )
-    prompts: PromptSource = option(
-        help="Eval prompts (default: the held-out split of the built-in suite).",
-        factory=lambda: PromptSource(split="heldout", limit=24),
-    )
-    samples_per_prompt: int = option(1, "Answers per prompt and arm, each with its own seed.")
-    seed: int = option(0, "Base seed; every arm answers a (prompt, sample) with the same derived seed.")
-    sampling: SamplingConfig = option(
-        help="Decoding settings, identical for every arm.",
-        factory=lambda: SamplingConfig(max_new_tokens=64, temperature=0.7),
-    )
-    vocabulary: VocabularyFilter = option(
-        help="Persona-vocabulary filter applied to every arm.", factory=lambda: VocabularyFilter(mode="ban")
     )
     leak_check_prompts: int = option(
         8,
@@ -83,18 +65,15 @@ class SweepConfig:
         "Curated pairs JSONL (prompts disjoint from training) for the held-out preference margin per arm; null = skip.",
     )
     heldout_limit: int = option(32, "At most this many held-out pairs.")
-    kl: bool = option(True, "Score KL to the base model (two extra forward passes per answer).")
-    batch_size: int = option(16, "Rows per generate / scoring batch.")
     out_dir: str = option("runs/sweep", "Output directory (cache, generations, summary, report).")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.alphas:
             raise ValueError("alphas must not be empty")
         bad = [a for a in self.alphas if not math.isfinite(a)]
         if bad:
             raise ValueError(f"alphas must be finite numbers, got {bad}")
-        if self.samples_per_prompt < 1:
-            raise ValueError(f"samples_per_prompt must be >= 1, got {self.samples_per_prompt}")
 
 
 @dataclass
