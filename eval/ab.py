@@ -25,6 +25,7 @@ from typing import Literal
 
 from wsteer.eval.arms import ArmSettings
 from wsteer.eval.judge import JudgeConfig, judge_pairs, summarize_verdicts
+from wsteer.eval.metrics import AB_METRICS
 from wsteer.eval.scoring import base_context, score_answers
 
 from wsteer.chat import build_messages, fill_template
@@ -38,19 +39,6 @@ from wsteer.textstats import persona_terms
 
 DEFAULT_CONFIG = "configs/ab.yaml"
 STAGE = "eval.ab"
-METRICS = (
-    "plr",
-    "tokens",
-    "refusal",
-    "hedging",
-    "confidence",
-    "formality",
-    "distinct_2",
-    "echo",
-    "leak",
-    "perplexity",
-    "kl",
-)
 _ARM = re.compile(
     r"^(?:(?P<kind>adapter|merged):(?P<path>.+?)(?:@(?P<alpha>[^@]+))?|(?P<base>base)"
     r"|prompt:(?P<persona>pos|neg|none))$"
@@ -222,7 +210,7 @@ def _score(
 def paired_table(answers_a: list[dict], answers_b: list[dict], seed: int = 0) -> dict[str, dict]:
     """Per metric: mean of A, mean of B, and the paired difference A − B (bootstrap CI, sign test)."""
     table = {}
-    for metric in METRICS:
+    for metric in AB_METRICS:
         a = [x.get(metric, math.nan) for x in answers_a]
         b = [x.get(metric, math.nan) for x in answers_b]
         diff = paired_difference(a, b, seed=seed)

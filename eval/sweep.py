@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from wsteer.eval.arms import ArmSettings
-from wsteer.eval.metrics import NUISANCE_METRICS, TRAIT_METRIC, dose_response, summarize_arms
+from wsteer.eval.metrics import ALL_METRICS, NUISANCE_METRICS, TRAIT_METRIC, dose_response, summarize_arms
 from wsteer.eval.report import write_report
 from wsteer.eval.scoring import score_answers
 
@@ -41,8 +41,6 @@ from wsteer.textstats import persona_terms, text_metrics
 DEFAULT_CONFIG = "configs/sweep.yaml"
 STAGE = "eval.sweep"
 SCORE_VERSION = 1  # bump when a metric's definition changes, so cached scores are recomputed
-TEXT_METRICS = ("words", "refusal", "hedging", "confidence", "formality", "distinct_2", "degenerate", "leak", "echo")
-ALL_METRICS = (TRAIT_METRIC, "margin", "tokens", "truncated", *TEXT_METRICS, "perplexity", "kl")
 
 
 @dataclass
