@@ -195,32 +195,13 @@ def score_with_ci(
     metrics: dict[str, np.ndarray], weights: ScoreWeights, confidence: float, n_resamples: int, seed: int
 ) -> dict[str, float]:
     """The combined score with a bootstrap CI that resamples rows jointly (all metrics of a row together)."""
-    from scipy import stats
-
-    columns = np.stack([metrics[name] for name in _SCORE_COLUMNS])  # [5, n]
-    columns = columns[:, np.all(np.isfinite(columns), axis=0)]
-    n = columns.shape[1]
-    if n == 0:
-        return {"mean": math.nan, "lo": math.nan, "hi": math.nan, "n": 0}
-    point = float(combined_score(*columns.mean(axis=1), weights))
+    from wsteer.stats import bootstrap_statistic
 
     def statistic(*cols, axis=-1):
         return combined_score(*(np.mean(c, axis=axis) for c in cols), weights=weights)
 
-    if n < 2 or np.all(columns == columns[:, :1]):
-        return {"mean": point, "lo": point, "hi": point, "n": n}
-    result = stats.bootstrap(
-        tuple(columns),
-        statistic,
-        paired=True,
-        vectorized=True,
-        confidence_level=confidence,
-        n_resamples=n_resamples,
-        method="percentile",
-        random_state=np.random.default_rng(seed),
-    )
-    low, high = result.confidence_interval
-    return {"mean": point, "lo": float(low), "hi": float(high), "n": n}
+    columns = [metrics[name] for name in _SCORE_COLUMNS]  # 5 x [n]
+    return bootstrap_statistic(columns, statistic, confidence, n_resamples, seed)
 
 
 def summarise(metrics: dict[str, np.ndarray], cfg: ScreenConfig) -> dict[str, float]:
