@@ -426,57 +426,67 @@ def _clamp(value: float, low: float, high: float) -> float:
     return min(max(value, low), high)
 
 
-def search_alphas(
-    model, tokenizer, prompts: Sequence[str], cfg: CalibrateConfig, progress: bool = True
-) -> CalibrationResult:
-    """Find α⁺ and α⁻ for a loaded peft ``model`` (the library entry point without file I/O)."""
-    from tqdm.auto import tqdm
+class _Measured:
+    """Every α measured so far, each measured once, and the trace of the search in measuring order."""
 
-    from wsteer.io import sha256_json
+    def __init__(self, meter: KLMeter):
+        self.meter = meter
+        self.cache: dict[float, Measurement] = {}
+        self.trace: list[dict] = []
 
-    sides = [_Bracket(+1.0, cfg.target_kl), _Bracket(-1.0, cfg.target_kl)]
-    trace: list[dict] = []
-    cache: dict[float, Measurement] = {}
-    meter = KLMeter(model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, cfg.tokens)
-
-    def evaluate(alphas: list[float]) -> None:
-        todo = [a for a in alphas if a not in cache]
+    def measure(self, alphas: list[float]) -> None:
+        """Measure the α not yet measured (in one batch)."""
+        todo = [a for a in alphas if a not in self.cache]
         if todo:
-            cache.update(meter(todo))
-            trace.extend(
-                {"alpha": a, "kl_quantile": cache[a].kl_quantile, "base_perplexity": cache[a].base_perplexity}
+            self.cache.update(self.meter(todo))
+            self.trace.extend(
+                {"alpha": a, "kl_quantile": self.cache[a].kl_quantile, "base_perplexity": self.cache[a].base_perplexity}
                 for a in todo
             )
 
-    bar = tqdm(total=None, desc="calibrate", unit="step", disable=not progress)
-    with bar:
-        evaluate([0.0])
+
+def _bracket_both_signs(sides: list[_Bracket], measured: _Measured, cfg: CalibrateConfig, progress: bool) -> None:
+    """Step both signs' brackets together (one batch per step) until neither proposes another |α|."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=None, desc="calibrate", unit="step", disable=not progress) as bar:
         for _ in range(cfg.max_steps):
-            proposals = [(side, side.propose(cfg)) for side in sides]
-            pending = [(side, m) for side, m in proposals if m is not None]
+            pending = [(side, m) for side in sides if (m := side.propose(cfg)) is not None]
             if not pending:
-                break
-            evaluate([side.sign * m for side, m in pending])
+                return
+            measured.measure([side.sign * m for side, m in pending])
             for side, m in pending:
-                side.update(m, cache[side.sign * m].kl_quantile, cfg.rel_tol)
+                side.update(m, measured.cache[side.sign * m].kl_quantile, cfg.rel_tol)
             bar.update(1)
             bar.set_postfix_str(
                 "  ".join(f"{'+' if s.sign > 0 else '-'}[{s.lo:.3g}, {s.hi or math.inf:.3g}]" for s in sides)
             )
-        else:
-            raise WsteerError(
-                f"the search did not converge in {cfg.max_steps} steps",
-                where="max_steps",
-                fix="raise max_steps or rel_tol",
-            )
-        plus, minus = (side.estimate() for side in sides)
-        evaluate([plus, minus])
-        if cfg.tokens == "steered":
-            outputs = cache
-        else:  # what steering at α± actually writes, for the fluency check
-            outputs = KLMeter(
-                model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, tokens="steered"
-            )([0.0, plus, minus])
+    raise WsteerError(
+        f"the search did not converge in {cfg.max_steps} steps", where="max_steps", fix="raise max_steps or rel_tol"
+    )
+
+
+def search_alphas(
+    model, tokenizer, prompts: Sequence[str], cfg: CalibrateConfig, progress: bool = True
+) -> CalibrationResult:
+    """Find α⁺ and α⁻ for a loaded peft ``model`` (the library entry point without file I/O)."""
+    from wsteer.io import sha256_json
+
+    sides = [_Bracket(+1.0, cfg.target_kl), _Bracket(-1.0, cfg.target_kl)]
+    measured = _Measured(
+        KLMeter(model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, cfg.tokens)
+    )
+    measured.measure([0.0])
+    _bracket_both_signs(sides, measured, cfg, progress)
+    plus, minus = (side.estimate() for side in sides)
+    measured.measure([plus, minus])
+    cache = measured.cache
+    if cfg.tokens == "steered":
+        outputs = cache
+    else:  # what steering at α± actually writes, for the fluency check
+        outputs = KLMeter(
+            model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, tokens="steered"
+        )([0.0, plus, minus])
     return CalibrationResult(
         alpha_plus=plus,
         alpha_minus=minus,
@@ -491,7 +501,7 @@ def search_alphas(
         max_new_tokens=cfg.max_new_tokens,
         n_prompts=len(prompts),
         prompts_sha256=sha256_json(list(prompts)),
-        trace=trace,
+        trace=measured.trace,
     )
 
 
