@@ -353,7 +353,6 @@ def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
     """Generate, score, summarise and report an α sweep (see the module docs). Returns where it all went."""
     from wsteer.adapters.loading import load_steerable, open_adapter
 
-    from wsteer.manifest import write_run_record
     from wsteer.models import weights_fingerprint
 
     if not cfg.adapter:
@@ -377,22 +376,41 @@ def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
         row["key"] = _generation_key(row, fingerprint, cfg, terms)
     with JsonlAppendLog(out_dir / "cache" / "generations.jsonl") as gen_log:
         generated = _generate_missing(model, tokenizer, cfg, rows, gen_log, terms)
-        texts = {r["key"]: r for r in gen_log.records}
-    for row in rows:
-        row.update(
-            text=texts[row["key"]]["text"], tokens=texts[row["key"]]["tokens"], finish=texts[row["key"]]["finish"]
-        )
-        # Answers cut at max_new_tokens cap the length metric: a length change can hide behind the cap.
-        row["truncated"] = float(row["finish"] == "length")
+        _attach_generations(rows, gen_log.records)
     with JsonlAppendLog(out_dir / "cache" / "scores.jsonl") as score_log:
         _score_missing(model, tokenizer, cfg, rows, pair, terms, score_log)
-        scores = {r["key"]: r for r in score_log.records if r.get("version") == SCORE_VERSION}
-    for row in rows:
-        row.update({k: v for k, v in scores[row["key"]].items() if k not in ("key", "version")})
+        _attach_scores(rows, score_log.records)
     margin_rows = heldout_margins(model, tokenizer, cfg, arms, pair) if cfg.heldout_pairs else []
     summary = summarize(
         cfg, arms, rows, margin_rows, pair, str(cfg.adapter), info.base_model if info else str(cfg.base), len(prompts)
     )
+    report = _write_outputs(cfg, summary, rows, terms, generated)
+    cached = len({r["key"] for r in rows}) - generated
+    return SweepResult(out_dir, summary, report, generated, cached, round(time.time() - started, 1))
+
+
+def _attach_generations(rows: list[dict], records: list[dict]) -> None:
+    """Copy each row's text, length and finish reason from the generation cache."""
+    texts = {r["key"]: r for r in records}
+    for row in rows:
+        cached = texts[row["key"]]
+        row.update(text=cached["text"], tokens=cached["tokens"], finish=cached["finish"])
+        # Answers cut at max_new_tokens cap the length metric: a length change can hide behind the cap.
+        row["truncated"] = float(row["finish"] == "length")
+
+
+def _attach_scores(rows: list[dict], records: list[dict]) -> None:
+    """Copy each row's metrics from the score cache (current score version only)."""
+    scores = {r["key"]: r for r in records if r.get("version") == SCORE_VERSION}
+    for row in rows:
+        row.update({k: v for k, v in scores[row["key"]].items() if k not in ("key", "version")})
+
+
+def _write_outputs(cfg: SweepConfig, summary: dict, rows: list[dict], terms: list[str], generated: int) -> Path:
+    """generations.jsonl, summary.json, the reports and the run record; returns the Markdown report's path."""
+    from wsteer.manifest import write_run_record
+
+    out_dir = Path(cfg.out_dir)
     write_jsonl(out_dir / "generations.jsonl", [{k: v for k, v in r.items() if k != "messages"} for r in rows])
     write_json(out_dir / "summary.json", summary)
     report = write_report(out_dir, summary, rows, terms)
@@ -408,6 +426,4 @@ def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
         extra={"generated": generated, "rows": len(rows)},
         launch=f"wsteer eval sweep --config {DEFAULT_CONFIG} {cfg.adapter}",
     )
-    return SweepResult(
-        out_dir, summary, report, generated, len({r["key"] for r in rows}) - generated, round(time.time() - started, 1)
-    )
+    return report
