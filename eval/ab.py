@@ -126,22 +126,6 @@ def _steering_info(specs: list[ArmSpec]):
     return None
 
 
-def _pair(cfg: ABConfig, info) -> dict:
-    pair = {
-        "pos": cfg.pos or (info.pos if info else None),
-        "neg": cfg.neg or (info.neg if info else None),
-        "template": cfg.template or (info.template if info else None),
-    }
-    missing = [k for k, v in pair.items() if not v]
-    if missing:
-        raise WsteerError(
-            f"no steering.json among the arms names {', '.join(missing)} (needed for prompt arms and the trait score)",
-            where="ab",
-            fix=" ".join(f"{k}=…" for k in missing) + " in the config or on the command line",
-        )
-    return pair
-
-
 def _load_arms(cfg: ABConfig, specs: list[ArmSpec], info):
     """(live arms, base model, tokenizer): adapters share one base model; merged checkpoints load on their own."""
     from wsteer.adapters.loading import attach_adapter
@@ -269,7 +253,7 @@ def run_ab(cfg: ABConfig) -> tuple[dict, Path]:
     started = time.time()
     specs = [parse_arm(cfg.a, "a"), parse_arm(cfg.b, "b")]
     info = _steering_info(specs)
-    pair = _pair(cfg, info)
+    pair = cfg.resolve_pair(info, where="ab", missing_from="no steering.json among the arms names them")
     arms, base_model, tokenizer = _load_arms(cfg, specs, info)
     terms = persona_terms(pair["pos"], pair["neg"], extra=cfg.vocabulary.extra_terms)
     prompts = resolve_prompts(cfg.prompts)

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from wsteer.chat import fill_template
 from wsteer.config import option
+from wsteer.errors import WsteerError
 from wsteer.generation import SamplingConfig
 from wsteer.leak import VocabularyFilter
 from wsteer.prompts import PromptSource
@@ -49,3 +51,22 @@ class ArmSettings:
     def __post_init__(self) -> None:
         if self.samples_per_prompt < 1:
             raise ValueError(f"samples_per_prompt must be >= 1, got {self.samples_per_prompt}")
+
+    def resolve_pair(self, info, where: str, missing_from: str, retrain_hint: str = "") -> dict:
+        """``{"pos", "neg", "template"}``: each from this config when set, else from ``info`` (a steering.json's
+        :class:`~wsteer.records.SteeringInfo`, or None). The error for missing keys names them, says why
+        (``missing_from``) and how to pass them; the template's {persona} slot is checked."""
+        pair = {
+            "pos": self.pos or (info.pos if info else None),
+            "neg": self.neg or (info.neg if info else None),
+            "template": self.template or (info.template if info else None),
+        }
+        missing = [k for k, v in pair.items() if not v]
+        if missing:
+            raise WsteerError(
+                f"the prompt baselines and the trait score (PLR) need {', '.join(missing)}, and {missing_from}",
+                where=where,
+                fix=" ".join(f"{k}=…" for k in missing) + " on the command line or in the config" + retrain_hint,
+            )
+        fill_template(pair["template"], pair["pos"])  # validates the {persona} slot
+        return pair

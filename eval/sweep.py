@@ -157,23 +157,14 @@ def _generation_key(row: dict, fingerprint: dict, cfg: SweepConfig, terms: list[
 
 # --------------------------------------------------------------------------------------------- running
 def _resolve_pair(cfg: SweepConfig, info) -> dict:
-    pair = {
-        "pos": cfg.pos or (info.pos if info else None),
-        "neg": cfg.neg or (info.neg if info else None),
-        "template": cfg.template or (info.template if info else None),
-    }
-    missing = [k for k, v in pair.items() if not v]
-    if missing:
-        why = "its steering.json names none (trained on data without personas)" if info else "it has no steering.json"
-        raise WsteerError(
-            f"the prompt baselines and the trait score (PLR) need {', '.join(missing)}, and the adapter gives none: "
-            f"{why}",
-            where="adapter",
-            fix=" ".join(f"{k}=…" for k in missing) + " on the command line or in the config (or retrain with "
-            "pair.pos=… pair.neg=… pair.template=…)",
-        )
-    fill_template(pair["template"], pair["pos"])  # validates the {persona} slot
-    return pair
+    """The pair the prompt baselines and the trait score use: the config's keys, else the adapter's steering.json."""
+    why = "its steering.json names none (trained on data without personas)" if info else "it has no steering.json"
+    return cfg.resolve_pair(
+        info,
+        where="adapter",
+        missing_from=f"the adapter gives none: {why}",
+        retrain_hint=" (or retrain with pair.pos=… pair.neg=… pair.template=…)",
+    )
 
 
 def _generate_missing(
