@@ -29,7 +29,7 @@ from wsteer.eval.metrics import AB_METRICS
 from wsteer.eval.scoring import base_context, score_answers
 
 from wsteer.chat import build_messages, fill_template
-from wsteer.config import option
+from wsteer.config import option, parse_finite_number
 from wsteer.errors import WsteerError
 from wsteer.generation import GenerationRequest, HFBackend, derive_seed
 from wsteer.io import atomic_write_text, write_json, write_jsonl
@@ -83,16 +83,7 @@ def parse_arm(text: str, where: str) -> ArmSpec:
         return ArmSpec(text, "prompt", persona=match["persona"])
     alpha = 1.0
     if match["alpha"] is not None:
-        try:
-            alpha = float(match["alpha"])
-        except ValueError:
-            raise WsteerError(
-                f"α {match['alpha']!r} in {text!r} is not a number",
-                where=where,
-                fix="write e.g. adapter:runs/x/adapter@1.5",
-            ) from None
-        if not math.isfinite(alpha):
-            raise WsteerError(f"α must be finite, got {match['alpha']}", where=where, fix="use a finite α")
+        alpha = parse_finite_number(match["alpha"], "α", where, "adapter:runs/x/adapter@1.5")
     if not Path(match["path"]).is_dir():
         raise WsteerError(f"{match['kind']} directory not found: {match['path']}", where=where, fix="check the path")
     return ArmSpec(text, match["kind"], path=match["path"], alpha=alpha)

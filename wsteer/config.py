@@ -24,7 +24,7 @@ from typing import Any, Literal, Sequence, TypeVar, Union
 
 import yaml
 
-from wsteer.errors import ConfigError
+from wsteer.errors import ConfigError, WsteerError
 
 T = TypeVar("T")
 
@@ -43,6 +43,17 @@ def option(default: Any = _MISSING, help: str = "", *, factory: Any = _MISSING) 
     elif default is not _MISSING:
         kwargs["default"] = default
     return dataclasses.field(**kwargs)
+
+
+def parse_finite_number(raw: str, name: str, where: str, example: str) -> float:
+    """``raw`` as a finite float; a :class:`WsteerError` naming ``name`` (e.g. "weight", "α") and ``where`` if not."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise WsteerError(f"{name} {raw!r} is not a number", where=where, fix=f"write e.g. {example}") from None
+    if not math.isfinite(value):
+        raise WsteerError(f"{name} {raw!r} is not finite", where=where, fix=f"use a finite {name}, e.g. {example}")
+    return value
 
 
 def field_help(cls: type, name: str) -> str:
