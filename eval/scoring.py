@@ -21,15 +21,14 @@ import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
-from wsteer.chat import Messages, build_messages, encode_completion, encode_prompt
+from wsteer.chat import Messages, build_messages, encode_completion
 from wsteer.lora import scaled_adapter
 from wsteer.scoring import (
-    completion_span,
+    completion_log_softmax,
     kl_and_nll,
     perplexity,
     perplexity_of,
     persona_log_likelihood_ratio,
-    teacher_forced_log_softmax,
 )
 from wsteer.textstats import text_metrics
 
@@ -42,16 +41,6 @@ def base_context(model) -> AbstractContextManager:
     from peft import PeftModel
 
     return scaled_adapter(model, 0.0) if isinstance(model, PeftModel) else contextlib.nullcontext()
-
-
-def _completion_log_softmax(
-    model, tokenizer, conversations: Sequence[Messages], completions: Sequence[list[int]], context
-) -> list:
-    """The kernel's log-softmax [n_i, V] at the positions that predict each completion's tokens."""
-    prompts = [encode_prompt(tokenizer, messages) for messages in conversations]
-    sequences = [p + c for p, c in zip(prompts, completions)]
-    spans = [completion_span(p, len(c)) for p, c in zip(prompts, completions)]
-    return teacher_forced_log_softmax(model, tokenizer.pad_token_id, sequences, spans, context)
 
 
 def kl_and_perplexity(
@@ -77,11 +66,11 @@ def kl_and_perplexity(
     for start in range(0, len(texts), batch_size):
         end = min(start + batch_size, len(texts))
         completions = [encode_completion(tokenizer, t) for t in texts[start:end]]
-        arm = _completion_log_softmax(
+        arm = completion_log_softmax(
             arm_model, tokenizer, conversations[start:end], completions, arm_context(start, end)
         )
         bare = [build_messages(p) for p in prompts[start:end]]
-        base = _completion_log_softmax(base_model, tokenizer, bare, completions, base_context(base_model))
+        base = completion_log_softmax(base_model, tokenizer, bare, completions, base_context(base_model))
         for log_arm, log_base, ids in zip(arm, base, completions):
             if log_arm.shape[0] == 0:
                 results.append({"kl": math.nan, "perplexity": math.nan})

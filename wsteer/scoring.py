@@ -89,6 +89,21 @@ def mean_logprob(values: Sequence[float]) -> float:
 
 
 # --------------------------------------------------------------------------------------------- completions
+def completion_log_softmax(
+    model,
+    tokenizer,
+    conversations: Sequence[Messages],
+    completions: Sequence[list[int]],
+    context: AbstractContextManager | None = None,
+) -> list:
+    """Per row, the log-softmax [n_i, V] at the positions that predict each completion's token ids after its
+    chat-formatted conversation (one batch, under ``context``)."""
+    prompts = [encode_prompt(tokenizer, messages) for messages in conversations]
+    sequences = [p + c for p, c in zip(prompts, completions)]
+    spans = [completion_span(p, len(c)) for p, c in zip(prompts, completions)]
+    return teacher_forced_log_softmax(model, tokenizer.pad_token_id, sequences, spans, context)
+
+
 def completion_logprobs(
     model, tokenizer, conversations: Sequence[Messages], completions: Sequence[str], batch_size: int = 16
 ) -> list[list[float]]:
@@ -98,14 +113,11 @@ def completion_logprobs(
     """
     if len(conversations) != len(completions):
         raise ValueError(f"{len(conversations)} conversations but {len(completions)} completions")
-    rows = [(encode_prompt(tokenizer, m), encode_completion(tokenizer, t)) for m, t in zip(conversations, completions)]
     results: list[list[float]] = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        log_probs = teacher_forced_log_softmax(
-            model, tokenizer.pad_token_id, [p + c for p, c in chunk], [completion_span(p, len(c)) for p, c in chunk]
-        )
-        results += [target_logprobs(lp, c).cpu().tolist() for lp, (_, c) in zip(log_probs, chunk)]
+    for start in range(0, len(completions), batch_size):
+        ids = [encode_completion(tokenizer, t) for t in completions[start : start + batch_size]]
+        log_probs = completion_log_softmax(model, tokenizer, conversations[start : start + batch_size], ids)
+        results += [target_logprobs(lp, c).cpu().tolist() for lp, c in zip(log_probs, ids)]
     return results
 
 
