@@ -46,7 +46,8 @@ def parse_part(text: str) -> tuple[Path, float]:
             where=text,
             fix="write each part as ADAPTER:WEIGHT, e.g. runs/honest/adapter:+1.0",
         )
-    return Path(path), parse_finite_number(weight, "weight", text, "runs/honest/adapter:-0.5")
+    fix = "write each part as ADAPTER:WEIGHT, e.g. runs/honest/adapter:-0.5"
+    return Path(path), parse_finite_number(weight, "weight", text, fix)
 
 
 def check_same_base(sources: Sequence[AdapterSource], allow_unverified: bool = False) -> None:

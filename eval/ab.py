@@ -83,7 +83,7 @@ def parse_arm(text: str, where: str) -> ArmSpec:
         return ArmSpec(text, "prompt", persona=match["persona"])
     alpha = 1.0
     if match["alpha"] is not None:
-        alpha = parse_finite_number(match["alpha"], "α", where, "adapter:runs/x/adapter@1.5")
+        alpha = parse_finite_number(match["alpha"], "α", where, "write e.g. adapter:runs/x/adapter@1.5")
     if not Path(match["path"]).is_dir():
         raise WsteerError(f"{match['kind']} directory not found: {match['path']}", where=where, fix="check the path")
     return ArmSpec(text, match["kind"], path=match["path"], alpha=alpha)

@@ -45,14 +45,15 @@ def option(default: Any = _MISSING, help: str = "", *, factory: Any = _MISSING) 
     return dataclasses.field(**kwargs)
 
 
-def parse_finite_number(raw: str, name: str, where: str, example: str) -> float:
-    """``raw`` as a finite float; a :class:`WsteerError` naming ``name`` (e.g. "weight", "α") and ``where`` if not."""
+def parse_finite_number(raw: str, name: str, where: str, fix: str) -> float:
+    """``raw`` as a finite float; else a :class:`WsteerError` naming ``name`` (e.g. "weight", "α") and ``where``,
+    with ``fix`` as the fix when it is not a number at all."""
     try:
         value = float(raw)
     except ValueError:
-        raise WsteerError(f"{name} {raw!r} is not a number", where=where, fix=f"write e.g. {example}") from None
+        raise WsteerError(f"{name} {raw!r} is not a number", where=where, fix=fix) from None
     if not math.isfinite(value):
-        raise WsteerError(f"{name} {raw!r} is not finite", where=where, fix=f"use a finite {name}, e.g. {example}")
+        raise WsteerError(f"{name} {raw!r} is not finite", where=where, fix=f"use a finite {name}")
     return value
 
 

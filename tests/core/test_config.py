@@ -113,9 +113,9 @@ def test_parse_finite_number_names_the_value_and_where():
     from wsteer.config import parse_finite_number
     from wsteer.errors import WsteerError
 
-    assert parse_finite_number("-0.5", "weight", "x:-0.5", "x:-0.5") == -0.5
+    assert parse_finite_number("-0.5", "weight", "x:-0.5", "write x:-0.5") == -0.5
     with pytest.raises(WsteerError, match="weight 'big' is not a number") as bad:
-        parse_finite_number("big", "weight", "x:big", "x:-0.5")
-    assert bad.value.where == "x:big"
+        parse_finite_number("big", "weight", "x:big", "write x:-0.5")
+    assert bad.value.where == "x:big" and bad.value.fix == "write x:-0.5"
     with pytest.raises(WsteerError, match="α 'inf' is not finite"):
-        parse_finite_number("inf", "α", "a", "adapter:x@1.5")
+        parse_finite_number("inf", "α", "a", "write adapter:x@1.5")
