@@ -217,8 +217,9 @@ class _Answer:
     @property
     def span(self) -> tuple[int, int]:
         """(first logit index, count) of the positions that generated the answer (and its EOS, if any)."""
-        # the logit at index j predicts token j + 1: answer token t came from index len(prompt) - 1 + t
-        return len(self.prompt_ids) - 1, len(self.token_ids) + int(self.stopped)
+        from wsteer.scoring import completion_span
+
+        return completion_span(self.prompt_ids, len(self.token_ids) + int(self.stopped))
 
 
 class KLMeter:
@@ -315,7 +316,7 @@ class KLMeter:
 
     def _score(self, answers: list[_Answer], base: list | None):
         """Per answer: per-token KL(steered ‖ base) at each generating position, and base NLL of each token."""
-        import torch
+        from wsteer.scoring import kl_and_nll
 
         kls, nlls = [], []
         for start in range(0, len(answers), self.batch_size):
@@ -323,30 +324,19 @@ class KLMeter:
             steered = self._logprobs(chunk, base=False)
             reference = base[start : start + self.batch_size] if base is not None else self._logprobs(chunk, True)
             for answer, log_s, log_b in zip(chunk, steered, reference):
-                kl = (log_s.exp() * (log_s - log_b)).sum(-1).clamp_min(0.0)  # [n]
-                targets = torch.tensor(answer.token_ids, dtype=torch.long, device=log_b.device)
-                nll = -log_b[: len(answer.token_ids)].gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [len(answer)]
+                kl, nll = kl_and_nll(log_s, log_b, answer.token_ids)  # [n], [len(answer)]
                 kls.append(kl.cpu().numpy())
                 nlls.append(nll.cpu().numpy())
         return kls, nlls
 
     def _logprobs(self, chunk: list[_Answer], base: bool) -> list:
         """Teacher-forced fp32 log-softmax [n_i, V] at each answer's generating positions, steered or base."""
-        import torch
-
-        from wsteer.chat import pad_batch
         from wsteer.lora import per_row_adapter_scale, scaled_adapter
+        from wsteer.scoring import teacher_forced_log_softmax
 
-        device = next(self.model.parameters()).device
         seqs = [answer.prompt_ids + answer.token_ids for answer in chunk]
-        input_ids, attention_mask = pad_batch(seqs, self.tokenizer.pad_token_id, side="right")  # [B, T]
         scale = scaled_adapter(self.model, 0.0) if base else per_row_adapter_scale(self.model, [a.alpha for a in chunk])
-        with torch.inference_mode(), scale:
-            logits = self.model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
-            return [
-                torch.log_softmax(logits[row, first : first + count].float(), dim=-1)  # [count, V]
-                for row, (first, count) in enumerate(a.span for a in chunk)
-            ]
+        return teacher_forced_log_softmax(self.model, self.tokenizer.pad_token_id, seqs, [a.span for a in chunk], scale)
 
 
 def measure(
@@ -436,57 +426,67 @@ def _clamp(value: float, low: float, high: float) -> float:
     return min(max(value, low), high)
 
 
-def search_alphas(
-    model, tokenizer, prompts: Sequence[str], cfg: CalibrateConfig, progress: bool = True
-) -> CalibrationResult:
-    """Find α⁺ and α⁻ for a loaded peft ``model`` (the library entry point without file I/O)."""
-    from tqdm.auto import tqdm
+class _Measured:
+    """Every α measured so far, each measured once, and the trace of the search in measuring order."""
 
-    from wsteer.io import sha256_json
+    def __init__(self, meter: KLMeter):
+        self.meter = meter
+        self.cache: dict[float, Measurement] = {}
+        self.trace: list[dict] = []
 
-    sides = [_Bracket(+1.0, cfg.target_kl), _Bracket(-1.0, cfg.target_kl)]
-    trace: list[dict] = []
-    cache: dict[float, Measurement] = {}
-    meter = KLMeter(model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, cfg.tokens)
-
-    def evaluate(alphas: list[float]) -> None:
-        todo = [a for a in alphas if a not in cache]
+    def measure(self, alphas: list[float]) -> None:
+        """Measure the α not yet measured (in one batch)."""
+        todo = [a for a in alphas if a not in self.cache]
         if todo:
-            cache.update(meter(todo))
-            trace.extend(
-                {"alpha": a, "kl_quantile": cache[a].kl_quantile, "base_perplexity": cache[a].base_perplexity}
+            self.cache.update(self.meter(todo))
+            self.trace.extend(
+                {"alpha": a, "kl_quantile": self.cache[a].kl_quantile, "base_perplexity": self.cache[a].base_perplexity}
                 for a in todo
             )
 
-    bar = tqdm(total=None, desc="calibrate", unit="step", disable=not progress)
-    with bar:
-        evaluate([0.0])
+
+def _bracket_both_signs(sides: list[_Bracket], measured: _Measured, cfg: CalibrateConfig, progress: bool) -> None:
+    """Step both signs' brackets together (one batch per step) until neither proposes another |α|."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=None, desc="calibrate", unit="step", disable=not progress) as bar:
         for _ in range(cfg.max_steps):
-            proposals = [(side, side.propose(cfg)) for side in sides]
-            pending = [(side, m) for side, m in proposals if m is not None]
+            pending = [(side, m) for side in sides if (m := side.propose(cfg)) is not None]
             if not pending:
-                break
-            evaluate([side.sign * m for side, m in pending])
+                return
+            measured.measure([side.sign * m for side, m in pending])
             for side, m in pending:
-                side.update(m, cache[side.sign * m].kl_quantile, cfg.rel_tol)
+                side.update(m, measured.cache[side.sign * m].kl_quantile, cfg.rel_tol)
             bar.update(1)
             bar.set_postfix_str(
                 "  ".join(f"{'+' if s.sign > 0 else '-'}[{s.lo:.3g}, {s.hi or math.inf:.3g}]" for s in sides)
             )
-        else:
-            raise WsteerError(
-                f"the search did not converge in {cfg.max_steps} steps",
-                where="max_steps",
-                fix="raise max_steps or rel_tol",
-            )
-        plus, minus = (side.estimate() for side in sides)
-        evaluate([plus, minus])
-        if cfg.tokens == "steered":
-            outputs = cache
-        else:  # what steering at α± actually writes, for the fluency check
-            outputs = KLMeter(
-                model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, tokens="steered"
-            )([0.0, plus, minus])
+    raise WsteerError(
+        f"the search did not converge in {cfg.max_steps} steps", where="max_steps", fix="raise max_steps or rel_tol"
+    )
+
+
+def search_alphas(
+    model, tokenizer, prompts: Sequence[str], cfg: CalibrateConfig, progress: bool = True
+) -> CalibrationResult:
+    """Find α⁺ and α⁻ for a loaded peft ``model`` (the library entry point without file I/O)."""
+    from wsteer.io import sha256_json
+
+    sides = [_Bracket(+1.0, cfg.target_kl), _Bracket(-1.0, cfg.target_kl)]
+    measured = _Measured(
+        KLMeter(model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, cfg.tokens)
+    )
+    measured.measure([0.0])
+    _bracket_both_signs(sides, measured, cfg, progress)
+    plus, minus = (side.estimate() for side in sides)
+    measured.measure([plus, minus])
+    cache = measured.cache
+    if cfg.tokens == "steered":
+        outputs = cache
+    else:  # what steering at α± actually writes, for the fluency check
+        outputs = KLMeter(
+            model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, tokens="steered"
+        )([0.0, plus, minus])
     return CalibrationResult(
         alpha_plus=plus,
         alpha_minus=minus,
@@ -501,7 +501,7 @@ def search_alphas(
         max_new_tokens=cfg.max_new_tokens,
         n_prompts=len(prompts),
         prompts_sha256=sha256_json(list(prompts)),
-        trace=trace,
+        trace=measured.trace,
     )
 
 

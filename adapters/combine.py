@@ -15,7 +15,7 @@ from typing import Sequence
 
 from wsteer.adapters.loading import AdapterSource, open_adapter
 
-from wsteer.config import option
+from wsteer.config import option, parse_finite_number
 from wsteer.errors import WsteerError
 from wsteer.lora import AdapterFiles
 from wsteer.records import SteeringInfo
@@ -46,17 +46,8 @@ def parse_part(text: str) -> tuple[Path, float]:
             where=text,
             fix="write each part as ADAPTER:WEIGHT, e.g. runs/honest/adapter:+1.0",
         )
-    try:
-        value = float(weight)
-    except ValueError:
-        raise WsteerError(
-            f"weight {weight!r} is not a number",
-            where=text,
-            fix="write each part as ADAPTER:WEIGHT, e.g. runs/honest/adapter:-0.5",
-        ) from None
-    if not math.isfinite(value):
-        raise WsteerError(f"weight {weight!r} is not finite", where=text, fix="use a finite weight such as -0.5")
-    return Path(path), value
+    fix = "write each part as ADAPTER:WEIGHT, e.g. runs/honest/adapter:-0.5"
+    return Path(path), parse_finite_number(weight, "weight", text, fix)
 
 
 def check_same_base(sources: Sequence[AdapterSource], allow_unverified: bool = False) -> None:

@@ -52,6 +52,21 @@ def machine_context(torch_threads: int | None) -> dict[str, Any]:
     }
 
 
+def start_machine(threads: int | None = None) -> dict[str, Any]:
+    """Set torch's intra-op threads (when given), then read and print the machine context the bench runs under."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    machine = machine_context(torch.get_num_threads())
+    load = machine["load_average"]
+    print(
+        f"machine: {machine['cpus']} CPUs, torch threads {machine['torch_threads']}, load average "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (a load above the CPU count means the numbers are contended)"
+    )
+    return machine
+
+
 def reproduce_command(argv: list[str] | None = None, script: str | None = None) -> str:
     """The command line that reruns this bench: ``python bench/X.py`` + its arguments, without ``--json PATH``."""
     argv = sys.argv[1:] if argv is None else argv

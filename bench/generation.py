@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import time
 from pathlib import Path
@@ -65,7 +64,8 @@ def full_sort_top_p():
         generation.NucleusFilter = original
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The bench's command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--rows", type=int, default=16, help="rows answered by both arms")
@@ -79,22 +79,18 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the third arm (batched with transformers' full-sort top-p)",
     )
     parser.add_argument("--json", type=Path, help="also write the headline rows and figures here (for run_all)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    import torch
 
-    from bench.common import machine_context
+def _rate(tokens: int, seconds: float) -> dict:
+    return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds}
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Run the arms on the same rows; the figures (tokens, seconds, tokens/s per arm, identical answers)."""
     from wsteer.generation import HFBackend, SamplingConfig
     from wsteer.models import load_model, load_tokenizer
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    machine = machine_context(torch.get_num_threads())
-    load = machine["load_average"]
-    print(
-        f"machine: {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, load average "
-        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (a load above the CPU count means the numbers are contended)"
-    )
     tokenizer, model = load_tokenizer(args.model), load_model(args.model)
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
     requests = build_requests(args.rows, "Pretend you're a {persona} person.", "honest", "dishonest")
@@ -104,39 +100,55 @@ def main(argv: list[str] | None = None) -> int:
         HFBackend(model, tokenizer, batch_size=args.batch_size), requests, sampling
     )
     single_s, single_tokens, single = timed(HFBackend(model, tokenizer, batch_size=1), requests, sampling)
-    same = sum(a.token_ids == b.token_ids for a, b in zip(batched, single))
-    sort_s, sort_tokens = None, 0
+    sort = None
     if args.temperature > 0 and not args.skip_topp_baseline:
         with full_sort_top_p():
             sort_s, sort_tokens, _ = timed(HFBackend(model, tokenizer, batch_size=args.batch_size), requests, sampling)
+        sort = _rate(sort_tokens, sort_s)
+    return {
+        "rows": len(requests),
+        "batched": _rate(batched_tokens, batched_s),
+        "one_at_a_time": _rate(single_tokens, single_s),
+        "batched_full_sort_top_p": sort,
+        "identical_answers": sum(a.token_ids == b.token_ids for a, b in zip(batched, single)),
+    }
 
-    batched_rate, single_rate = batched_tokens / batched_s, single_tokens / single_s
+
+def print_figures(args: argparse.Namespace, figures: dict) -> None:
+    """The human-readable result."""
+    batched, single, sort = figures["batched"], figures["one_at_a_time"], figures["batched_full_sort_top_p"]
+    batched_rate, single_rate = batched["tokens_per_s"], single["tokens_per_s"]
     print(
-        f"model {args.model}, {len(requests)} rows, max_new_tokens {args.max_new_tokens}, "
+        f"model {args.model}, {figures['rows']} rows, max_new_tokens {args.max_new_tokens}, "
         f"temperature {args.temperature}"
     )
-    print(f"one at a time : {single_tokens:6d} tokens in {single_s:7.1f} s = {single_rate:7.1f} tokens/s")
+    print(f"one at a time : {single['tokens']:6d} tokens in {single['seconds']:7.1f} s = {single_rate:7.1f} tokens/s")
     print(
-        f"batch {args.batch_size:<8d}: {batched_tokens:6d} tokens in {batched_s:7.1f} s = {batched_rate:7.1f} tokens/s"
+        f"batch {args.batch_size:<8d}: {batched['tokens']:6d} tokens in {batched['seconds']:7.1f} s = "
+        f"{batched_rate:7.1f} tokens/s"
     )
-    if sort_s is not None:
-        sort_rate = sort_tokens / sort_s
+    if sort is not None:
         print(
-            f"batch {args.batch_size}, transformers' full-sort top-p: {sort_tokens} tokens in {sort_s:.1f} s = "
-            f"{sort_rate:.1f} tokens/s (NucleusFilter is {batched_rate / sort_rate:.2f}x faster)"
+            f"batch {args.batch_size}, transformers' full-sort top-p: {sort['tokens']} tokens in "
+            f"{sort['seconds']:.1f} s = {sort['tokens_per_s']:.1f} tokens/s (NucleusFilter is "
+            f"{batched_rate / sort['tokens_per_s']:.2f}x faster)"
         )
     print(f"ratio batched / one-at-a-time: {batched_rate / single_rate:.2f}x  (goal >= 4x at batch 16 on 2 cores)")
-    print(f"identical answers in both arms: {same}/{len(requests)} (seeded per row; padding can flip near-ties)")
+    print(
+        f"identical answers in both arms: {figures['identical_answers']}/{figures['rows']} "
+        "(seeded per row; padding can flip near-ties)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bench, print it, and write ``--json`` when asked."""
+    from bench.common import start_machine
+
+    args = parse_args(argv)
+    machine = start_machine(args.threads)
+    figures = measure(args)
+    print_figures(args, figures)
     if args.json:
-        figures = {
-            "rows": len(requests),
-            "batched": {"tokens": batched_tokens, "seconds": batched_s, "tokens_per_s": batched_rate},
-            "one_at_a_time": {"tokens": single_tokens, "seconds": single_s, "tokens_per_s": single_rate},
-            "batched_full_sort_top_p": None
-            if sort_s is None
-            else {"tokens": sort_tokens, "seconds": sort_s, "tokens_per_s": sort_rate},
-            "identical_answers": same,
-        }
         write_json_result(args, machine, figures, argv)
         print(f"wrote {args.json}")
     return 0

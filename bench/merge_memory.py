@@ -153,7 +153,8 @@ def max_difference(a: Path, b: Path) -> float:
     return worst
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The bench's command line (the hidden flags run one merge in a child process)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--shard-size", default="100MB")
@@ -165,58 +166,69 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base", help=argparse.SUPPRESS)
     parser.add_argument("--adapter", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        sys.path.insert(0, str(REPO))
-        child(args.child, args.base, args.adapter, args.out, args.alpha, args.shard_size)
-        return
+    return parser.parse_args(argv)
 
-    sys.path.insert(0, str(REPO))
-    import torch
 
-    from bench.common import machine_context
-
-    machine = machine_context(torch.get_num_threads())  # the children run with torch's default threads
+def measure(args: argparse.Namespace) -> dict:
+    """Merge with both methods, each in its own process; the figures (shard sizes, RSS, largest difference)."""
     with tempfile.TemporaryDirectory(prefix="merge_memory_") as tmp:
         workdir = Path(args.workdir) if args.workdir else Path(tmp)
         base, adapter = prepare(workdir, args.model, args.shard_size, args.rank)
         shards = sorted(base.glob("*.safetensors"))
-        largest = max(p.stat().st_size for p in shards)
-        total = sum(p.stat().st_size for p in shards)
+        largest, total = max(p.stat().st_size for p in shards), sum(p.stat().st_size for p in shards)
         results = {}
         for method in ("wsteer", "peft"):
             out = Path(tmp) / f"merged_{method}"
             results[method] = run_child(method, base, adapter, out, args.alpha, args.shard_size)
         difference = max_difference(Path(tmp) / "merged_wsteer", Path(tmp) / "merged_peft")
+    return {
+        "shards": len(shards),
+        "total_mb": total / MB,
+        "largest_shard_mb": largest / MB,
+        "baseline_mb": {method: r["baseline_kb"] / 1024 for method, r in results.items()},
+        "peak_mb": {method: r["peak_kb"] / 1024 for method, r in results.items()},
+        "above_baseline_mb": {method: (r["peak_kb"] - r["baseline_kb"]) * 1024 / MB for method, r in results.items()},
+        "max_abs_difference": difference,
+    }
 
+
+def print_figures(args: argparse.Namespace, figures: dict) -> None:
+    """The human-readable result: RSS per method against the largest shard, the goal, the numeric difference."""
+    largest, above = figures["largest_shard_mb"], figures["above_baseline_mb"]
     print(
-        f"base: {args.model}, {len(shards)} shards, {total / MB:.0f} MB in all, largest shard {largest / MB:.0f} MB; "
-        f"adapter r={args.rank} on {', '.join(TARGETS)}; alpha={args.alpha}"
+        f"base: {args.model}, {figures['shards']} shards, {figures['total_mb']:.0f} MB in all, largest shard "
+        f"{largest:.0f} MB; adapter r={args.rank} on {', '.join(TARGETS)}; alpha={args.alpha}"
     )
     print(f"{'method':<8}{'baseline MB':>13}{'peak MB':>10}{'above MB':>10}{'x largest shard':>17}")
-    above = {}
-    for method, r in results.items():
-        above[method] = (r["peak_kb"] - r["baseline_kb"]) * 1024
+    for method in above:
         print(
-            f"{method:<8}{r['baseline_kb'] / 1024:>13.0f}{r['peak_kb'] / 1024:>10.0f}{above[method] / MB:>10.0f}"
-            f"{above[method] / largest:>17.2f}"
+            f"{method:<8}{figures['baseline_mb'][method]:>13.0f}{figures['peak_mb'][method]:>10.0f}"
+            f"{above[method]:>10.0f}{above[method] / largest:>17.2f}"
         )
+    peak = figures["peak_mb"]
     print(
         f"ratio wsteer / peft (peak above baseline): {above['wsteer'] / above['peft']:.2f}; "
-        f"total peak: {results['wsteer']['peak_kb'] / results['peft']['peak_kb']:.2f}"
+        f"total peak: {peak['wsteer'] / peak['peft']:.2f}"
     )
     print(f"goal: wsteer <= 1.5x the largest shard -> {'met' if above['wsteer'] <= 1.5 * largest else 'NOT met'}")
-    print(f"max |wsteer - peft| over shared tensors: {difference:.2e}")
+    print(f"max |wsteer - peft| over shared tensors: {figures['max_abs_difference']:.2e}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the bench (or, with the hidden --child, one merge), print it, and write ``--json`` when asked."""
+    args = parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    if args.child:
+        child(args.child, args.base, args.adapter, args.out, args.alpha, args.shard_size)
+        return
+    import torch
+
+    from bench.common import machine_context
+
+    machine = machine_context(torch.get_num_threads())  # the children run with torch's default threads
+    figures = measure(args)
+    print_figures(args, figures)
     if args.json:
-        figures = {
-            "shards": len(shards),
-            "total_mb": total / MB,
-            "largest_shard_mb": largest / MB,
-            "baseline_mb": {method: r["baseline_kb"] / 1024 for method, r in results.items()},
-            "peak_mb": {method: r["peak_kb"] / 1024 for method, r in results.items()},
-            "above_baseline_mb": {method: value / MB for method, value in above.items()},
-            "max_abs_difference": difference,
-        }
         write_json_result(args, machine, figures, argv)
         print(f"wrote {args.json}")
 

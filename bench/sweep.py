@@ -62,80 +62,100 @@ def random_adapter(model, rank: int = 16, seed: int = 0):
     return peft_model
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The bench's command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--prompts", type=int, default=16, help="n prompts (rows per α)")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--json", type=Path, help="also write the headline rows and figures here (for run_all)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    import torch
 
-    from bench.common import machine_context
-    from wsteer.chat import build_messages
-    from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig, stop_token_ids
-    from wsteer.lora import per_row_adapter_scale, scaled_adapter
-    from wsteer.models import load_model, load_tokenizer
-    from wsteer.prompts import load_prompts, select_prompts, split_prompts
+class SweepArms:
+    """The K·n rows of the sweep on one model, and the timed ways of answering them (see the module docs)."""
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    machine = machine_context(torch.get_num_threads())
-    print(f"load average {machine['load_average'][0]:.2f}; torch threads {torch.get_num_threads()}")
-    tokenizer = load_tokenizer(args.model)
-    model = random_adapter(load_model(args.model))
-    prompts = select_prompts(split_prompts(load_prompts("tasks"), "heldout"), limit=args.prompts)
-    k, n = len(ALPHAS), len(prompts)
-    rows = [
-        (alpha, GenerationRequest(build_messages(p.prompt), seed=i, tag=alpha))
-        for alpha in ALPHAS
-        for i, p in enumerate(prompts)
-    ]
-    greedy = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=0.0)
-    ban = BanTokens(stop_token_ids(model, tokenizer))
+    def __init__(self, model, tokenizer, n_prompts: int, max_new_tokens: int):
+        from wsteer.chat import build_messages
+        from wsteer.generation import GenerationRequest, SamplingConfig, stop_token_ids
+        from wsteer.prompts import load_prompts, select_prompts, split_prompts
 
-    def processors(batch):
-        return [ban]
+        self.model, self.tokenizer = model, tokenizer
+        prompts = select_prompts(split_prompts(load_prompts("tasks"), "heldout"), limit=n_prompts)
+        self.n = len(prompts)
+        self.rows = [
+            (alpha, GenerationRequest(build_messages(p.prompt), seed=i, tag=alpha))
+            for alpha in ALPHAS
+            for i, p in enumerate(prompts)
+        ]
+        self.greedy = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0)
+        self.ban = BanTokens(stop_token_ids(model, tokenizer))
 
-    def one_pass(steered: bool) -> float:
-        backend = HFBackend(model, tokenizer, batch_size=k * n)
-        requests = [r for _, r in rows]
+    def processors(self, batch):
+        return [self.ban]
+
+    def one_pass(self, steered: bool) -> float:
+        """Seconds for all K·n rows in one batch (per-row α when steered, the base model otherwise)."""
+        from wsteer.generation import HFBackend
+        from wsteer.lora import per_row_adapter_scale, scaled_adapter
+
+        model = self.model
+        backend = HFBackend(model, self.tokenizer, batch_size=len(self.rows))
         if steered:
             hook = lambda batch: per_row_adapter_scale(model, [r.tag for r in batch])  # noqa: E731
         else:
             hook = lambda batch: scaled_adapter(model, 0.0)  # noqa: E731 - the base model
         started = time.perf_counter()
-        backend.generate(requests, greedy, logits_processors=processors, batch_hook=hook)
+        backend.generate([r for _, r in self.rows], self.greedy, logits_processors=self.processors, batch_hook=hook)
         return time.perf_counter() - started
 
-    def k_passes(steered: bool) -> float:
-        backend = HFBackend(model, tokenizer, batch_size=n)
+    def k_passes(self, steered: bool) -> float:
+        """Seconds for one batch of n rows per α (under that α when steered, the base model otherwise)."""
+        from wsteer.generation import HFBackend
+        from wsteer.lora import scaled_adapter
+
+        backend = HFBackend(self.model, self.tokenizer, batch_size=self.n)
         started = time.perf_counter()
         for alpha in ALPHAS:
-            requests = [r for a, r in rows if a == alpha]
-            with scaled_adapter(model, alpha if steered else 0.0):
-                backend.generate(requests, greedy, logits_processors=processors)
+            requests = [r for a, r in self.rows if a == alpha]
+            with scaled_adapter(self.model, alpha if steered else 0.0):
+                backend.generate(requests, self.greedy, logits_processors=self.processors)
         return time.perf_counter() - started
 
-    one_pass(False)  # warm-up: first-call allocations and kernel selection
-    times = {
-        "steered one pass": one_pass(True),
-        "steered K passes": k_passes(True),
-        "plain one pass": one_pass(False),
-        "plain K passes": k_passes(False),
-    }
-    tokens = k * n * args.max_new_tokens
-    print(f"K={k} α × n={n} prompts, {args.max_new_tokens} new tokens per row ({tokens} tokens per arm)")
+
+def print_times(times: dict[str, float], k: int, n: int, max_new_tokens: int) -> None:
+    """The human-readable result: each arm's time and rate, the speedups and the efficiency."""
+    tokens = k * n * max_new_tokens
+    print(f"K={k} α × n={n} prompts, {max_new_tokens} new tokens per row ({tokens} tokens per arm)")
     for name, seconds in times.items():
         print(f"  {name:18s} {seconds:7.1f} s  {tokens / seconds:7.1f} tok/s")
     steered = times["steered K passes"] / times["steered one pass"]
     plain = times["plain K passes"] / times["plain one pass"]
     print(f"speedup of one batched pass: steered {steered:.2f}x, plain ceiling {plain:.2f}x")
     print(f"efficiency (steered / ceiling): {steered / plain:.2f} (goal >= 0.90)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the four arms, print them, and write ``--json`` when asked."""
+    from bench.common import start_machine
+    from wsteer.models import load_model, load_tokenizer
+
+    args = parse_args(argv)
+    machine = start_machine(args.threads)
+    arms = SweepArms(
+        random_adapter(load_model(args.model)), load_tokenizer(args.model), args.prompts, args.max_new_tokens
+    )
+    arms.one_pass(False)  # warm-up: first-call allocations and kernel selection
+    times = {
+        "steered one pass": arms.one_pass(True),
+        "steered K passes": arms.k_passes(True),
+        "plain one pass": arms.one_pass(False),
+        "plain K passes": arms.k_passes(False),
+    }
+    print_times(times, len(ALPHAS), arms.n, args.max_new_tokens)
     if args.json:
-        write_json_result(args, machine, times, tokens, argv)
+        write_json_result(args, machine, times, len(ALPHAS) * arms.n * args.max_new_tokens, argv)
         print(f"wrote {args.json}")
 
 

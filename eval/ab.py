@@ -23,34 +23,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from wsteer.eval.arms import ArmSettings
 from wsteer.eval.judge import JudgeConfig, judge_pairs, summarize_verdicts
-from wsteer.eval.scoring import base_context, base_scores, kl_and_perplexity
+from wsteer.eval.metrics import AB_METRICS
+from wsteer.eval.scoring import base_context, score_answers
 
 from wsteer.chat import build_messages, fill_template
-from wsteer.config import option
+from wsteer.config import option, parse_finite_number
 from wsteer.errors import WsteerError
-from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig, derive_seed
+from wsteer.generation import GenerationRequest, HFBackend, derive_seed
 from wsteer.io import atomic_write_text, write_json, write_jsonl
-from wsteer.leak import VocabularyFilter
-from wsteer.prompts import PromptSource, resolve_prompts
+from wsteer.prompts import resolve_prompts
 from wsteer.stats import paired_difference
-from wsteer.textstats import persona_terms, text_metrics
+from wsteer.textstats import persona_terms
 
 DEFAULT_CONFIG = "configs/ab.yaml"
 STAGE = "eval.ab"
-METRICS = (
-    "plr",
-    "tokens",
-    "refusal",
-    "hedging",
-    "confidence",
-    "formality",
-    "distinct_2",
-    "echo",
-    "leak",
-    "perplexity",
-    "kl",
-)
 _ARM = re.compile(
     r"^(?:(?P<kind>adapter|merged):(?P<path>.+?)(?:@(?P<alpha>[^@]+))?|(?P<base>base)"
     r"|prompt:(?P<persona>pos|neg|none))$"
@@ -58,38 +46,14 @@ _ARM = re.compile(
 
 
 @dataclass
-class ABConfig:
+class ABConfig(ArmSettings):
     """Two arms on the same prompts and seeds."""
 
     a: str = option(
         "adapter:runs/demo/adapter@1.0", "Arm A: adapter:PATH@ALPHA, merged:PATH, base, or prompt:pos|neg|none."
     )
     b: str = option("base", "Arm B, same forms as A.")
-    base: str | None = option(
-        None,
-        "Base model that judges every arm (PLR, perplexity, KL); default: the one an "
-        "adapter or merged checkpoint records.",
-    )
-    dtype: Literal["float32", "bfloat16", "float16", "auto"] = option("float32", "Model dtype.")
-    pos: str | None = option(None, "Positive persona; default: steering.json's.")
-    neg: str | None = option(None, "Negative persona; default: steering.json's.")
-    template: str | None = option(None, "System-prompt template; default: steering.json's.")
-    prompts: PromptSource = option(
-        help="Prompts (default: the held-out split of the built-in suite).",
-        factory=lambda: PromptSource(split="heldout", limit=24),
-    )
-    samples_per_prompt: int = option(1, "Answers per prompt and arm, each with its own seed.")
-    seed: int = option(0, "Base seed; both arms answer a (prompt, sample) with the same derived seed.")
-    sampling: SamplingConfig = option(
-        help="Decoding settings, identical for both arms.",
-        factory=lambda: SamplingConfig(max_new_tokens=64, temperature=0.7),
-    )
-    vocabulary: VocabularyFilter = option(
-        help="Persona-vocabulary filter for both arms.", factory=lambda: VocabularyFilter(mode="ban")
-    )
-    kl: bool = option(True, "Score KL to the base model.")
     judge: JudgeConfig = option(help="Optional pairwise LLM judge.", factory=JudgeConfig)
-    batch_size: int = option(16, "Rows per generate / scoring batch.")
     out_dir: str = option("runs/ab", "Output directory.")
 
 
@@ -119,16 +83,7 @@ def parse_arm(text: str, where: str) -> ArmSpec:
         return ArmSpec(text, "prompt", persona=match["persona"])
     alpha = 1.0
     if match["alpha"] is not None:
-        try:
-            alpha = float(match["alpha"])
-        except ValueError:
-            raise WsteerError(
-                f"α {match['alpha']!r} in {text!r} is not a number",
-                where=where,
-                fix="write e.g. adapter:runs/x/adapter@1.5",
-            ) from None
-        if not math.isfinite(alpha):
-            raise WsteerError(f"α must be finite, got {match['alpha']}", where=where, fix="use a finite α")
+        alpha = parse_finite_number(match["alpha"], "α", where, "write e.g. adapter:runs/x/adapter@1.5")
     if not Path(match["path"]).is_dir():
         raise WsteerError(f"{match['kind']} directory not found: {match['path']}", where=where, fix="check the path")
     return ArmSpec(text, match["kind"], path=match["path"], alpha=alpha)
@@ -160,22 +115,6 @@ def _steering_info(specs: list[ArmSpec]):
             if info:
                 return info
     return None
-
-
-def _pair(cfg: ABConfig, info) -> dict:
-    pair = {
-        "pos": cfg.pos or (info.pos if info else None),
-        "neg": cfg.neg or (info.neg if info else None),
-        "template": cfg.template or (info.template if info else None),
-    }
-    missing = [k for k, v in pair.items() if not v]
-    if missing:
-        raise WsteerError(
-            f"no steering.json among the arms names {', '.join(missing)} (needed for prompt arms and the trait score)",
-            where="ab",
-            fix=" ".join(f"{k}=…" for k in missing) + " in the config or on the command line",
-        )
-    return pair
 
 
 def _load_arms(cfg: ABConfig, specs: list[ArmSpec], info):
@@ -236,39 +175,17 @@ def _answer(arm: _LiveArm, tokenizer, cfg: ABConfig, rows: list[dict], pair: dic
 def _score(
     arm: _LiveArm, base_model, tokenizer, cfg: ABConfig, answers: list[dict], pair: dict, terms: list[str]
 ) -> None:
-    prompts, texts = [a["prompt"] for a in answers], [a["text"] for a in answers]
-    scores = base_scores(
-        base_model,
-        tokenizer,
-        prompts,
-        texts,
-        pair["pos"],
-        pair["neg"],
-        pair["template"],
-        cfg.batch_size,
-        with_perplexity=not cfg.kl,  # the KL pass reads perplexity off its base forward
+    scores = score_answers(
+        arm.model, lambda a, b: arm.context(), base_model, tokenizer, answers, pair, terms, cfg.batch_size, kl=cfg.kl
     )
-    if cfg.kl:
-        extra = kl_and_perplexity(
-            arm.model,
-            lambda a, b: arm.context(),
-            base_model,
-            tokenizer,
-            [a["messages"] for a in answers],
-            prompts,
-            texts,
-            cfg.batch_size,
-        )
-    else:
-        extra = [{"kl": math.nan}] * len(answers)
-    for answer, score, more in zip(answers, scores, extra):
-        answer.update(score, **more, **text_metrics(answer["text"], terms))
+    for answer, score in zip(answers, scores):
+        answer.update(score)
 
 
 def paired_table(answers_a: list[dict], answers_b: list[dict], seed: int = 0) -> dict[str, dict]:
     """Per metric: mean of A, mean of B, and the paired difference A − B (bootstrap CI, sign test)."""
     table = {}
-    for metric in METRICS:
+    for metric in AB_METRICS:
         a = [x.get(metric, math.nan) for x in answers_a]
         b = [x.get(metric, math.nan) for x in answers_b]
         diff = paired_difference(a, b, seed=seed)
@@ -327,7 +244,7 @@ def run_ab(cfg: ABConfig) -> tuple[dict, Path]:
     started = time.time()
     specs = [parse_arm(cfg.a, "a"), parse_arm(cfg.b, "b")]
     info = _steering_info(specs)
-    pair = _pair(cfg, info)
+    pair = cfg.resolve_pair(info, where="ab", missing_from="no steering.json among the arms names them")
     arms, base_model, tokenizer = _load_arms(cfg, specs, info)
     terms = persona_terms(pair["pos"], pair["neg"], extra=cfg.vocabulary.extra_terms)
     prompts = resolve_prompts(cfg.prompts)

@@ -9,25 +9,61 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Literal, Sequence
 
 import numpy as np
 
 from wsteer.stats import bootstrap_ci, slope, spearman
 
-TRAIT_METRIC = "plr"
-NUISANCE_METRICS = (
-    "tokens",
-    "truncated",
-    "refusal",
-    "hedging",
-    "confidence",
-    "formality",
-    "distinct_2",
-    "echo",
-    "perplexity",
-    "kl",
+
+@dataclass(frozen=True)
+class Metric:
+    """One per-answer (or per held-out pair) measurement of an arm.
+
+    ``kind``: ``trait`` (the judge-free trait score), ``margin`` (held-out preference margin, per pair, not per
+    answer), ``nuisance`` (what must not move more than the trait: the dose-response check) or ``diagnostic``.
+    ``source``: what computes it — ``model`` (:mod:`wsteer.eval.scoring`), ``text``
+    (:func:`wsteer.textstats.text_metrics`), ``generation`` (the decoder) or ``heldout`` (held-out pairs).
+    ``higher``: what a higher value means. ``ab``: compared pair by pair in A/B; ``table``: a column of the
+    sweep report's table.
+    """
+
+    name: str
+    label: str
+    kind: Literal["trait", "margin", "nuisance", "diagnostic"]
+    source: Literal["model", "text", "generation", "heldout"]
+    higher: str
+    ab: bool = True
+    table: bool = True
+
+
+# The registry, in the order the summaries, tables and A/B rows list the metrics.
+METRICS: tuple[Metric, ...] = (
+    Metric("plr", "trait: persona log-likelihood ratio (pos − neg)", "trait", "model", "reads more like pos"),
+    Metric("margin", "held-out preference margin", "margin", "heldout", "prefers cho over rej more", ab=False),
+    Metric("tokens", "length (tokens)", "nuisance", "generation", "longer"),
+    Metric("truncated", "share cut at max_new_tokens", "nuisance", "generation", "more answers cut", ab=False),
+    Metric("words", "length (words)", "diagnostic", "text", "longer", ab=False, table=False),
+    Metric("refusal", "refusal rate", "nuisance", "text", "refuses more"),
+    Metric("hedging", "hedges / 100 words", "nuisance", "text", "hedges more"),
+    Metric("confidence", "confidence markers / 100 words", "nuisance", "text", "sounds surer"),
+    Metric("formality", "formality (register proxy)", "nuisance", "text", "more formal"),
+    Metric("distinct_2", "distinct-2", "nuisance", "text", "less repetitive"),
+    Metric("degenerate", "degenerate-text rate", "diagnostic", "text", "more broken text", ab=False, table=False),
+    Metric("echo", "persona-echo rate", "nuisance", "text", "restates the persona more"),
+    Metric("leak", "persona-word leak rate", "diagnostic", "text", "uses persona words more"),
+    Metric("perplexity", "base-model perplexity", "nuisance", "model", "less fluent to the base model"),
+    Metric("kl", "KL to base (nats/token)", "nuisance", "model", "further from the base model"),
 )
+METRIC_BY_NAME = {m.name: m for m in METRICS}
+
+TRAIT_METRIC = next(m.name for m in METRICS if m.kind == "trait")
+NUISANCE_METRICS = tuple(m.name for m in METRICS if m.kind == "nuisance")
+ALL_METRICS = tuple(m.name for m in METRICS)  # what a sweep summarises per arm
+AB_METRICS = tuple(m.name for m in METRICS if m.ab)  # what A/B compares pair by pair
+TABLE_METRICS = tuple(m.name for m in METRICS if m.table)  # the sweep report's table columns
+METRIC_LABELS = {m.name: m.label for m in METRICS}
 
 
 def summarize_arms(rows: Sequence[dict], arms: Sequence[dict], metrics: Iterable[str], seed: int = 0) -> list[dict]:

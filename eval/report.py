@@ -20,28 +20,13 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from wsteer.eval.metrics import NUISANCE_METRICS, TRAIT_METRIC
+from wsteer.eval.metrics import METRIC_BY_NAME, METRIC_LABELS, NUISANCE_METRICS, TABLE_METRICS, TRAIT_METRIC
 
 from wsteer.io import atomic_write_text, read_json, read_jsonl
 from wsteer.textstats import find_persona_echo, persona_terms
 
 CAPABILITY_FILE = "capability.json"  # written by `wsteer eval capability` beside the sweep's summary.json
 
-METRIC_LABELS = {
-    "plr": "trait: persona log-likelihood ratio (pos − neg)",
-    "margin": "held-out preference margin",
-    "tokens": "length (tokens)",
-    "truncated": "share cut at max_new_tokens",
-    "refusal": "refusal rate",
-    "hedging": "hedges / 100 words",
-    "confidence": "confidence markers / 100 words",
-    "formality": "formality (register proxy)",
-    "distinct_2": "distinct-2",
-    "echo": "persona-echo rate",
-    "leak": "persona-word leak rate",
-    "perplexity": "base-model perplexity",
-    "kl": "KL to base (nats/token)",
-}
 BASELINE_STYLES = {
     "pos": ("tab:green", "pos persona prompt"),
     "neg": ("tab:red", "neg persona prompt"),
@@ -139,14 +124,19 @@ def _fmt(stats: dict | None) -> str:
 
 
 def _metric_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
-    metrics = [TRAIT_METRIC, "margin", *NUISANCE_METRICS, "leak"]
-    metrics = [m for m in metrics if any(m in a["metrics"] for a in summary["arms"])]
+    metrics = [m for m in TABLE_METRICS if any(m in a["metrics"] for a in summary["arms"])]
     header = ["arm", "n", *metrics]
     rows = []
     for arm in _adapter_arms(summary) + _prompt_arms(summary):
         n = max((s.get("n", 0) for s in arm["metrics"].values()), default=0)
         rows.append([arm["name"], str(n), *(_fmt(arm["metrics"].get(m)) for m in metrics)])
     return header, rows
+
+
+def _legend(metrics: Sequence[str]) -> str:
+    """One line saying what each column is and what a higher value means (from the metric registry)."""
+    known = [METRIC_BY_NAME[m] for m in metrics if m in METRIC_BY_NAME]
+    return "Higher means: " + "; ".join(f"{m.name} ({m.label}): {m.higher}" for m in known) + "."
 
 
 def _g(value: float | None, spec: str = ".3g") -> str:
@@ -264,7 +254,7 @@ def render_markdown(summary: dict, generations: Sequence[dict], capability: dict
             "",
         ]
     header, rows = _metric_rows(summary)
-    lines += ["## Metrics per arm (mean [95% CI])", "", _markdown_table(header, rows), ""]
+    lines += ["## Metrics per arm (mean [95% CI])", "", _markdown_table(header, rows), "", _legend(header[2:]), ""]
     lines += _capability_markdown_section(capability, summary)
     arms, grid = generation_grid(generations, summary)
     lines += ["## Generations", ""]

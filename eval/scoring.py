@@ -9,6 +9,9 @@ checkpoint, a prompting baseline — is scored by the same judge-free yardstick:
 * KL to base: mean over the text's tokens of KL(p_arm ‖ p_base), where p_arm is the next-token distribution of
   whatever wrote the text (adapter at its α, a merged model, the base under a persona prompt) and p_base the base
   model's after the bare prompt, both teacher-forced on the same tokens.
+
+The arithmetic is the core's scoring kernel (:mod:`wsteer.scoring`); this module only decides which model, under
+which context and after which prompt, scores what.
 """
 
 from __future__ import annotations
@@ -18,9 +21,16 @@ import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
-from wsteer.chat import Messages, build_messages, encode_completion, encode_prompt, pad_batch
+from wsteer.chat import Messages, build_messages, encode_completion
 from wsteer.lora import scaled_adapter
-from wsteer.scoring import perplexity, persona_log_likelihood_ratio
+from wsteer.scoring import (
+    completion_log_softmax,
+    kl_and_nll,
+    perplexity,
+    perplexity_of,
+    persona_log_likelihood_ratio,
+)
+from wsteer.textstats import text_metrics
 
 # A context to run a model under, for rows [start, end) of the current list (e.g. per-row adapter scales).
 RowContext = Callable[[int, int], AbstractContextManager]
@@ -31,29 +41,6 @@ def base_context(model) -> AbstractContextManager:
     from peft import PeftModel
 
     return scaled_adapter(model, 0.0) if isinstance(model, PeftModel) else contextlib.nullcontext()
-
-
-def _completion_logprobs(
-    model,
-    tokenizer,
-    conversations: Sequence[Messages],
-    completions: Sequence[list[int]],
-    context: AbstractContextManager,
-) -> list:
-    """fp32 log-softmax [n_i, V] at the positions that predict each completion's tokens, under ``context``."""
-    import torch
-
-    device = next(model.parameters()).device
-    prompts = [encode_prompt(tokenizer, messages) for messages in conversations]
-    input_ids, attention_mask = pad_batch(
-        [p + c for p, c in zip(prompts, completions)], tokenizer.pad_token_id, side="right"
-    )  # [B, T]
-    with torch.inference_mode(), context:
-        logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits  # [B, T, V]
-    return [
-        torch.log_softmax(logits[row, len(p) - 1 : len(p) - 1 + len(c)].float(), dim=-1).cpu()  # [n, V]
-        for row, (p, c) in enumerate(zip(prompts, completions))
-    ]
 
 
 def kl_and_perplexity(
@@ -75,27 +62,21 @@ def kl_and_perplexity(
         conversations: the messages each text answered (with the arm's persona system prompt, if any).
         prompts: the bare user prompts; the base reference sees no persona.
     """
-    import torch
-
     results: list[dict[str, float]] = []
     for start in range(0, len(texts), batch_size):
         end = min(start + batch_size, len(texts))
         completions = [encode_completion(tokenizer, t) for t in texts[start:end]]
-        arm = _completion_logprobs(arm_model, tokenizer, conversations[start:end], completions, arm_context(start, end))
-        base = _completion_logprobs(
-            base_model,
-            tokenizer,
-            [build_messages(p) for p in prompts[start:end]],
-            completions,
-            base_context(base_model),
+        arm = completion_log_softmax(
+            arm_model, tokenizer, conversations[start:end], completions, arm_context(start, end)
         )
+        bare = [build_messages(p) for p in prompts[start:end]]
+        base = completion_log_softmax(base_model, tokenizer, bare, completions, base_context(base_model))
         for log_arm, log_base, ids in zip(arm, base, completions):
             if log_arm.shape[0] == 0:
                 results.append({"kl": math.nan, "perplexity": math.nan})
                 continue
-            kl = (log_arm.exp() * (log_arm - log_base)).sum(-1).clamp_min(0.0)  # [n]
-            token_logp = log_base.gather(-1, torch.tensor(ids).unsqueeze(-1)).squeeze(-1)  # [n]
-            results.append({"kl": float(kl.mean()), "perplexity": math.exp(-float(token_logp.mean()))})
+            kl, nll = kl_and_nll(log_arm, log_base, ids)  # [n], [n]
+            results.append({"kl": float(kl.mean()), "perplexity": perplexity_of(nll.tolist())})
     return results
 
 
@@ -118,3 +99,38 @@ def base_scores(
             return [{"plr": a} for a in plr]
         ppl = perplexity(base_model, tokenizer, prompts, texts, batch_size=batch_size)
     return [{"plr": a, "perplexity": b} for a, b in zip(plr, ppl)]
+
+
+def score_answers(
+    arm_model,
+    arm_context: RowContext,
+    base_model,
+    tokenizer,
+    answers: Sequence[dict],
+    pair: dict,
+    terms: Sequence[str],
+    batch_size: int = 16,
+    kl: bool = True,
+) -> list[dict[str, float]]:
+    """Every per-answer metric of an arm's answers (``{"prompt", "text", "messages"}`` dicts): PLR, base
+    perplexity, KL to the base (NaN when ``kl`` is off) and the text metrics. Shared by the sweep and A/B."""
+    prompts, texts = [a["prompt"] for a in answers], [a["text"] for a in answers]
+    scores = base_scores(
+        base_model,
+        tokenizer,
+        prompts,
+        texts,
+        pair["pos"],
+        pair["neg"],
+        pair["template"],
+        batch_size,
+        with_perplexity=not kl,  # the KL pass reads perplexity off its base forward
+    )
+    if kl:
+        conversations = [a["messages"] for a in answers]
+        extra = kl_and_perplexity(
+            arm_model, arm_context, base_model, tokenizer, conversations, prompts, texts, batch_size
+        )
+    else:
+        extra = [{"kl": math.nan}] * len(answers)
+    return [{**s, **e, **text_metrics(t, terms)} for s, e, t in zip(scores, extra, texts)]

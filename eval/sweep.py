@@ -24,54 +24,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from wsteer.eval.metrics import NUISANCE_METRICS, TRAIT_METRIC, dose_response, summarize_arms
+from wsteer.eval.arms import ArmSettings
+from wsteer.eval.metrics import ALL_METRICS, NUISANCE_METRICS, TRAIT_METRIC, dose_response, summarize_arms
 from wsteer.eval.report import write_report
-from wsteer.eval.scoring import base_scores, kl_and_perplexity
+from wsteer.eval.scoring import score_answers
 
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option
 from wsteer.errors import WsteerError
-from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig, derive_seed
+from wsteer.generation import GenerationRequest, HFBackend, derive_seed
 from wsteer.io import JsonlAppendLog, sha256_json, sha256_path, write_json, write_jsonl
-from wsteer.leak import VocabularyFilter
-from wsteer.prompts import PromptSource, resolve_prompts
+from wsteer.prompts import resolve_prompts
 from wsteer.stats import spearman
 from wsteer.textstats import persona_terms, text_metrics
 
 DEFAULT_CONFIG = "configs/sweep.yaml"
 STAGE = "eval.sweep"
 SCORE_VERSION = 1  # bump when a metric's definition changes, so cached scores are recomputed
-TEXT_METRICS = ("words", "refusal", "hedging", "confidence", "formality", "distinct_2", "degenerate", "leak", "echo")
-ALL_METRICS = (TRAIT_METRIC, "margin", "tokens", "truncated", *TEXT_METRICS, "perplexity", "kl")
 
 
 @dataclass
-class SweepConfig:
+class SweepConfig(ArmSettings):
     """An α sweep of one adapter, with the prompting baselines, scored and reported."""
 
     adapter: str | None = option(None, "Adapter directory (from `wsteer train`); or pass it as ADAPTER.")
-    base: str | None = option(None, "Base model; default: the one the adapter records (checked against its hash).")
-    dtype: Literal["float32", "bfloat16", "float16", "auto"] = option("float32", "Base model dtype.")
-    pos: str | None = option(None, "Positive persona; default: steering.json's.")
-    neg: str | None = option(None, "Negative persona; default: steering.json's.")
-    template: str | None = option(None, "System-prompt template; default: steering.json's.")
     alphas: list[float] = option(help="Steering coefficients (0 = base).", factory=lambda: [-2.0, -1.0, 0.0, 1.0, 2.0])
     baselines: list[Literal["pos", "neg", "none"]] = option(
         help="Prompting baselines, adapter off: pos / neg persona system prompt, no persona.",
         factory=lambda: ["pos", "neg", "none"],
-    )
-    prompts: PromptSource = option(
-        help="Eval prompts (default: the held-out split of the built-in suite).",
-        factory=lambda: PromptSource(split="heldout", limit=24),
-    )
-    samples_per_prompt: int = option(1, "Answers per prompt and arm, each with its own seed.")
-    seed: int = option(0, "Base seed; every arm answers a (prompt, sample) with the same derived seed.")
-    sampling: SamplingConfig = option(
-        help="Decoding settings, identical for every arm.",
-        factory=lambda: SamplingConfig(max_new_tokens=64, temperature=0.7),
-    )
-    vocabulary: VocabularyFilter = option(
-        help="Persona-vocabulary filter applied to every arm.", factory=lambda: VocabularyFilter(mode="ban")
     )
     leak_check_prompts: int = option(
         8,
@@ -83,18 +63,15 @@ class SweepConfig:
         "Curated pairs JSONL (prompts disjoint from training) for the held-out preference margin per arm; null = skip.",
     )
     heldout_limit: int = option(32, "At most this many held-out pairs.")
-    kl: bool = option(True, "Score KL to the base model (two extra forward passes per answer).")
-    batch_size: int = option(16, "Rows per generate / scoring batch.")
     out_dir: str = option("runs/sweep", "Output directory (cache, generations, summary, report).")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.alphas:
             raise ValueError("alphas must not be empty")
         bad = [a for a in self.alphas if not math.isfinite(a)]
         if bad:
             raise ValueError(f"alphas must be finite numbers, got {bad}")
-        if self.samples_per_prompt < 1:
-            raise ValueError(f"samples_per_prompt must be >= 1, got {self.samples_per_prompt}")
 
 
 @dataclass
@@ -180,23 +157,14 @@ def _generation_key(row: dict, fingerprint: dict, cfg: SweepConfig, terms: list[
 
 # --------------------------------------------------------------------------------------------- running
 def _resolve_pair(cfg: SweepConfig, info) -> dict:
-    pair = {
-        "pos": cfg.pos or (info.pos if info else None),
-        "neg": cfg.neg or (info.neg if info else None),
-        "template": cfg.template or (info.template if info else None),
-    }
-    missing = [k for k, v in pair.items() if not v]
-    if missing:
-        why = "its steering.json names none (trained on data without personas)" if info else "it has no steering.json"
-        raise WsteerError(
-            f"the prompt baselines and the trait score (PLR) need {', '.join(missing)}, and the adapter gives none: "
-            f"{why}",
-            where="adapter",
-            fix=" ".join(f"{k}=…" for k in missing) + " on the command line or in the config (or retrain with "
-            "pair.pos=… pair.neg=… pair.template=…)",
-        )
-    fill_template(pair["template"], pair["pos"])  # validates the {persona} slot
-    return pair
+    """The pair the prompt baselines and the trait score use: the config's keys, else the adapter's steering.json."""
+    why = "its steering.json names none (trained on data without personas)" if info else "it has no steering.json"
+    return cfg.resolve_pair(
+        info,
+        where="adapter",
+        missing_from=f"the adapter gives none: {why}",
+        retrain_hint=" (or retrain with pair.pos=… pair.neg=… pair.template=…)",
+    )
 
 
 def _generate_missing(
@@ -272,34 +240,19 @@ def _score_missing(
     with tqdm(total=len(model_scored), desc="sweep: score", unit="row", disable=not model_scored) as bar:
         for start in range(0, len(model_scored), chunk):
             part = model_scored[start : start + chunk]
-            prompts, texts = [r["prompt"] for r in part], [r["text"] for r in part]
-            scores = base_scores(
+            scales = [r["scale"] for r in part]
+            records = score_answers(
+                model,
+                lambda a, b, scales=scales: per_row_adapter_scale(model, scales[a:b]),
                 model,
                 tokenizer,
-                prompts,
-                texts,
-                pair["pos"],
-                pair["neg"],
-                pair["template"],
+                part,
+                pair,
+                terms,
                 cfg.batch_size,
-                with_perplexity=not cfg.kl,  # the KL pass reads perplexity off its base forward
+                kl=cfg.kl,
             )
-            scales = [r["scale"] for r in part]
-            if cfg.kl:
-                extra = kl_and_perplexity(
-                    model,
-                    lambda a, b, scales=scales: per_row_adapter_scale(model, scales[a:b]),
-                    model,
-                    tokenizer,
-                    [r["messages"] for r in part],
-                    prompts,
-                    texts,
-                    cfg.batch_size,
-                )
-            else:
-                extra = [{"kl": math.nan}] * len(part)
-            for row, score, more in zip(part, scores, extra):
-                record = {**score, **more, **text_metrics(row["text"], terms)}
+            for row, record in zip(part, records):
                 log.append({"key": row["key"], "version": SCORE_VERSION, **record})
             bar.update(len(part))
 
@@ -391,7 +344,6 @@ def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
     """Generate, score, summarise and report an α sweep (see the module docs). Returns where it all went."""
     from wsteer.adapters.loading import load_steerable, open_adapter
 
-    from wsteer.manifest import write_run_record
     from wsteer.models import weights_fingerprint
 
     if not cfg.adapter:
@@ -415,22 +367,41 @@ def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
         row["key"] = _generation_key(row, fingerprint, cfg, terms)
     with JsonlAppendLog(out_dir / "cache" / "generations.jsonl") as gen_log:
         generated = _generate_missing(model, tokenizer, cfg, rows, gen_log, terms)
-        texts = {r["key"]: r for r in gen_log.records}
-    for row in rows:
-        row.update(
-            text=texts[row["key"]]["text"], tokens=texts[row["key"]]["tokens"], finish=texts[row["key"]]["finish"]
-        )
-        # Answers cut at max_new_tokens cap the length metric: a length change can hide behind the cap.
-        row["truncated"] = float(row["finish"] == "length")
+        _attach_generations(rows, gen_log.records)
     with JsonlAppendLog(out_dir / "cache" / "scores.jsonl") as score_log:
         _score_missing(model, tokenizer, cfg, rows, pair, terms, score_log)
-        scores = {r["key"]: r for r in score_log.records if r.get("version") == SCORE_VERSION}
-    for row in rows:
-        row.update({k: v for k, v in scores[row["key"]].items() if k not in ("key", "version")})
+        _attach_scores(rows, score_log.records)
     margin_rows = heldout_margins(model, tokenizer, cfg, arms, pair) if cfg.heldout_pairs else []
     summary = summarize(
         cfg, arms, rows, margin_rows, pair, str(cfg.adapter), info.base_model if info else str(cfg.base), len(prompts)
     )
+    report = _write_outputs(cfg, summary, rows, terms, generated)
+    cached = len({r["key"] for r in rows}) - generated
+    return SweepResult(out_dir, summary, report, generated, cached, round(time.time() - started, 1))
+
+
+def _attach_generations(rows: list[dict], records: list[dict]) -> None:
+    """Copy each row's text, length and finish reason from the generation cache."""
+    texts = {r["key"]: r for r in records}
+    for row in rows:
+        cached = texts[row["key"]]
+        row.update(text=cached["text"], tokens=cached["tokens"], finish=cached["finish"])
+        # Answers cut at max_new_tokens cap the length metric: a length change can hide behind the cap.
+        row["truncated"] = float(row["finish"] == "length")
+
+
+def _attach_scores(rows: list[dict], records: list[dict]) -> None:
+    """Copy each row's metrics from the score cache (current score version only)."""
+    scores = {r["key"]: r for r in records if r.get("version") == SCORE_VERSION}
+    for row in rows:
+        row.update({k: v for k, v in scores[row["key"]].items() if k not in ("key", "version")})
+
+
+def _write_outputs(cfg: SweepConfig, summary: dict, rows: list[dict], terms: list[str], generated: int) -> Path:
+    """generations.jsonl, summary.json, the reports and the run record; returns the Markdown report's path."""
+    from wsteer.manifest import write_run_record
+
+    out_dir = Path(cfg.out_dir)
     write_jsonl(out_dir / "generations.jsonl", [{k: v for k, v in r.items() if k != "messages"} for r in rows])
     write_json(out_dir / "summary.json", summary)
     report = write_report(out_dir, summary, rows, terms)
@@ -446,6 +417,4 @@ def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
         extra={"generated": generated, "rows": len(rows)},
         launch=f"wsteer eval sweep --config {DEFAULT_CONFIG} {cfg.adapter}",
     )
-    return SweepResult(
-        out_dir, summary, report, generated, len({r["key"] for r in rows}) - generated, round(time.time() - started, 1)
-    )
+    return report

@@ -237,32 +237,19 @@ def generate_pairs(
     """
     from tqdm.auto import tqdm
 
-    from wsteer.manifest import write_run_record
-
     started = time.time()
     pair, template = resolve_pair(cfg.pair), resolve_template(cfg.template)
     check_form(template, pair)
     prompts = resolve_prompts(cfg.prompts)
-    out = Path(cfg.out)
-    sampling = dataclasses.asdict(cfg.sampling)
+    out, run_dir = Path(cfg.out), run_dir_for(cfg.out)
     expected = {
         "pos": pair.pos,
         "neg": pair.neg,
         "template": template.text,
         "model": cfg.model.name,
-        "sampling": sampling,
+        "sampling": dataclasses.asdict(cfg.sampling),
     }
     todo = [(prompt, k) for prompt in prompts for k in range(cfg.n_per_prompt)]
-    inputs = {
-        role: path
-        for role, path in (
-            ("prompts", _suite_path(cfg.prompts.suite)),
-            ("pairs", cfg.pair.file),
-            ("templates", cfg.template.file),
-        )
-        if path
-    }
-
     if backend is None and not out.exists():
         # Load the model before anything is written: a missing or unloadable model must leave no output behind.
         backend = make_backend(cfg)
@@ -271,7 +258,6 @@ def generate_pairs(
         done = {record.get("id") for record in log.records}
         pending = [(p, k) for p, k in todo if record_id(p.id, k, cfg.n_per_prompt) not in done]
         skipped = len(todo) - len(pending)
-        run_dir = run_dir_for(out)
         record_extra = {
             "out": str(out),
             "pair_id": pair.id,
@@ -280,52 +266,64 @@ def generate_pairs(
             "pairs_total": len(todo),
             "pairs_resumed": skipped,
         }
-        write_run_record(
-            run_dir,
-            STAGE,
-            cfg,
-            seeds={"base": cfg.seed},
-            inputs=inputs,
-            extra={**record_extra, "status": "running"},
-            launch=_launch(cfg),
-        )
+        _write_record(cfg, {**record_extra, "status": "running"})
         if pending and backend is None:
             backend = make_backend(cfg)
-        hook = _vocabulary_hook(cfg, pair, backend) if pending else None
-        per_call = max(1, cfg.batch_size // 2)  # prompts per generate call: 2 rows each
         bar = tqdm(total=len(todo), initial=skipped, desc="pairs generate", unit="pair", disable=not progress)
         with bar:
-            for start in range(0, len(pending), per_call):
-                chunk = pending[start : start + per_call]
-                requests = []
-                for prompt, k in chunk:
-                    seed = derive_seed(cfg.seed, prompt.id, k)
-                    for side, persona in (("cho", pair.pos), ("rej", pair.neg)):
-                        requests.append(
-                            GenerationRequest(
-                                persona_messages(prompt.prompt, template.text, persona),
-                                seed=seed,
-                                tag=(prompt, k, side),
-                            )
-                        )
-                answers = backend.generate(requests, cfg.sampling, logits_processors=hook)
-                for i in range(0, len(answers), 2):
-                    cho, rej = answers[i], answers[i + 1]
-                    prompt, k, _ = cho.request.tag
-                    log.append(_pair_line(prompt, k, cho, rej, pair, template, expected, cfg))
-                bar.update(len(chunk))
-        written = len(pending)
+            _generate_pending(backend, pending, log, pair, template, expected, cfg, bar.update)
     seconds = time.time() - started
-    write_run_record(
-        run_dir,
-        STAGE,
-        cfg,
-        seeds={"base": cfg.seed},
-        inputs=inputs,
-        extra={**record_extra, "status": "finished", "pairs_written": written, "seconds": round(seconds, 2)},
-        launch=_launch(cfg),
+    _write_record(
+        cfg, {**record_extra, "status": "finished", "pairs_written": len(pending), "seconds": round(seconds, 2)}
     )
-    return GenerateResult(out=out, run_dir=run_dir, written=written, skipped=skipped, total=len(todo), seconds=seconds)
+    return GenerateResult(out, run_dir, written=len(pending), skipped=skipped, total=len(todo), seconds=seconds)
+
+
+def _write_record(cfg: GenerateConfig, extra: dict[str, Any]) -> None:
+    """The round's run record (config, manifest, status) in ``<stem>.run/``."""
+    from wsteer.manifest import write_run_record
+
+    sources = (("prompts", _suite_path(cfg.prompts.suite)), ("pairs", cfg.pair.file), ("templates", cfg.template.file))
+    inputs = {role: path for role, path in sources if path}
+    launch = f"wsteer pairs generate --config {run_dir_for(cfg.out) / 'config.yaml'}"
+    write_run_record(
+        run_dir_for(cfg.out), STAGE, cfg, seeds={"base": cfg.seed}, inputs=inputs, extra=extra, launch=launch
+    )
+
+
+def _pair_requests(chunk: list[tuple[TaskPrompt, int]], pair: PersonaPair, template: Template, cfg: GenerateConfig):
+    """cho (pos persona) and rej (neg persona) of each (prompt, sample) as adjacent rows with one shared seed."""
+    return [
+        GenerationRequest(
+            persona_messages(prompt.prompt, template.text, persona),
+            seed=derive_seed(cfg.seed, prompt.id, k),
+            tag=(prompt, k, side),
+        )
+        for prompt, k in chunk
+        for side, persona in (("cho", pair.pos), ("rej", pair.neg))
+    ]
+
+
+def _generate_pending(
+    backend: GenerationBackend,
+    pending: list[tuple[TaskPrompt, int]],
+    log: JsonlAppendLog,
+    pair: PersonaPair,
+    template: Template,
+    expected: dict[str, Any],
+    cfg: GenerateConfig,
+    advance,
+) -> None:
+    """Answer every pending (prompt, sample) on both sides and append each finished pair to ``log``."""
+    hook = _vocabulary_hook(cfg, pair, backend) if pending else None
+    per_call = max(1, cfg.batch_size // 2)  # prompts per generate call: 2 rows each
+    for start in range(0, len(pending), per_call):
+        chunk = pending[start : start + per_call]
+        answers = backend.generate(_pair_requests(chunk, pair, template, cfg), cfg.sampling, logits_processors=hook)
+        for cho, rej in zip(answers[::2], answers[1::2]):
+            prompt, k, _ = cho.request.tag
+            log.append(_pair_line(prompt, k, cho, rej, pair, template, expected, cfg))
+        advance(len(chunk))
 
 
 def _pair_line(
@@ -361,7 +359,3 @@ def _pair_line(
 
 def _suite_path(suite: str) -> str:
     return str(suite_path(suite))
-
-
-def _launch(cfg: GenerateConfig) -> str:
-    return f"wsteer pairs generate --config {run_dir_for(cfg.out) / 'config.yaml'}"

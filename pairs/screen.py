@@ -195,32 +195,13 @@ def score_with_ci(
     metrics: dict[str, np.ndarray], weights: ScoreWeights, confidence: float, n_resamples: int, seed: int
 ) -> dict[str, float]:
     """The combined score with a bootstrap CI that resamples rows jointly (all metrics of a row together)."""
-    from scipy import stats
-
-    columns = np.stack([metrics[name] for name in _SCORE_COLUMNS])  # [5, n]
-    columns = columns[:, np.all(np.isfinite(columns), axis=0)]
-    n = columns.shape[1]
-    if n == 0:
-        return {"mean": math.nan, "lo": math.nan, "hi": math.nan, "n": 0}
-    point = float(combined_score(*columns.mean(axis=1), weights))
+    from wsteer.stats import bootstrap_statistic
 
     def statistic(*cols, axis=-1):
         return combined_score(*(np.mean(c, axis=axis) for c in cols), weights=weights)
 
-    if n < 2 or np.all(columns == columns[:, :1]):
-        return {"mean": point, "lo": point, "hi": point, "n": n}
-    result = stats.bootstrap(
-        tuple(columns),
-        statistic,
-        paired=True,
-        vectorized=True,
-        confidence_level=confidence,
-        n_resamples=n_resamples,
-        method="percentile",
-        random_state=np.random.default_rng(seed),
-    )
-    low, high = result.confidence_interval
-    return {"mean": point, "lo": float(low), "hi": float(high), "n": n}
+    columns = [metrics[name] for name in _SCORE_COLUMNS]  # 5 x [n]
+    return bootstrap_statistic(columns, statistic, confidence, n_resamples, seed)
 
 
 def summarise(metrics: dict[str, np.ndarray], cfg: ScreenConfig) -> dict[str, float]:
@@ -259,8 +240,6 @@ def run_screen(cfg: ScreenConfig, model=None, tokenizer=None) -> ScreenResult:
     from wsteer.chat import persona_messages
     from wsteer.generation import GenerationRequest, HFBackend
     from wsteer.models import load_model, load_tokenizer
-    from wsteer.scoring import persona_log_likelihood_ratio
-    from wsteer.textstats import persona_terms
 
     combos, skipped = select_combinations(cfg)
     tokenizer = tokenizer or load_tokenizer(cfg.model)
@@ -278,51 +257,58 @@ def run_screen(cfg: ScreenConfig, model=None, tokenizer=None) -> ScreenResult:
     ]
     backend = HFBackend(model, tokenizer, batch_size=cfg.batch_size)
     answers = {g.request.tag: g.text for g in backend.generate(requests, cfg.sampling, progress="screen: generate")}
-
     table, generations = [], []
-    prompts = [prompt for prompt, _ in rows]
     for c, (template, pair) in enumerate(tqdm(combos, desc="screen: score", unit="combo")):
-        pos_texts = [answers[(c, r, "pos")] for r in range(len(rows))]
-        neg_texts = [answers[(c, r, "neg")] for r in range(len(rows))]
-        plr = persona_log_likelihood_ratio(
-            model,
-            tokenizer,
-            prompts + prompts,
-            pos_texts + neg_texts,
-            template.text,
-            pair.pos,
-            pair.neg,
-            batch_size=cfg.batch_size,
-        )
-        metrics = row_metrics(
-            pos_texts, neg_texts, plr[: len(rows)], plr[len(rows) :], persona_terms(pair.pos, pair.neg)
-        )
-        lint = lint_pair(pair.pos, pair.neg).to_dict()["status"]
-        table.append(
-            {
-                "template": template.id,
-                "channel": template.channel or "",
-                "form": template.form,
-                "pair": pair.id,
-                **summarise(metrics, cfg),
-                "lint": lint,
-            }
-        )
-        generations += [
-            {
-                "template": template.id,
-                "pair": pair.id,
-                "prompt": prompt,
-                "seed": seed,
-                "pos": pos_texts[r],
-                "neg": neg_texts[r],
-                "plr_pos": metrics["plr_pos"][r],
-                "plr_neg": metrics["plr_neg"][r],
-            }
-            for r, (prompt, seed) in enumerate(rows)
-        ]
+        texts = {side: [answers[(c, r, side)] for r in range(len(rows))] for side in ("pos", "neg")}
+        row, lines = _score_combination(model, tokenizer, cfg, template, pair, rows, texts)
+        table.append(row)
+        generations += lines
     table.sort(key=lambda row: -row["score"] if math.isfinite(row["score"]) else math.inf)
     return _write_outputs(cfg, table, generations, skipped)
+
+
+def _score_combination(
+    model, tokenizer, cfg: ScreenConfig, template, pair, rows: list[tuple[str, int]], texts: dict[str, list[str]]
+) -> tuple[dict, list[dict]]:
+    """One (template, pair): its table row (metrics, CIs, score, lint status) and its generation lines."""
+    from wsteer.scoring import persona_log_likelihood_ratio
+    from wsteer.textstats import persona_terms
+
+    prompts = [prompt for prompt, _ in rows]
+    plr = persona_log_likelihood_ratio(
+        model,
+        tokenizer,
+        prompts + prompts,
+        texts["pos"] + texts["neg"],
+        template.text,
+        pair.pos,
+        pair.neg,
+        batch_size=cfg.batch_size,
+    )
+    n = len(rows)
+    metrics = row_metrics(texts["pos"], texts["neg"], plr[:n], plr[n:], persona_terms(pair.pos, pair.neg))
+    row = {
+        "template": template.id,
+        "channel": template.channel or "",
+        "form": template.form,
+        "pair": pair.id,
+        **summarise(metrics, cfg),
+        "lint": lint_pair(pair.pos, pair.neg).to_dict()["status"],
+    }
+    lines = [
+        {
+            "template": template.id,
+            "pair": pair.id,
+            "prompt": prompt,
+            "seed": seed,
+            "pos": texts["pos"][r],
+            "neg": texts["neg"][r],
+            "plr_pos": metrics["plr_pos"][r],
+            "plr_neg": metrics["plr_neg"][r],
+        }
+        for r, (prompt, seed) in enumerate(rows)
+    ]
+    return row, lines
 
 
 def _write_outputs(

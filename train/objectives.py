@@ -220,6 +220,8 @@ def token_kl_to_base(hidden_policy, hidden_base, lm_head, mask, chunk_size: int 
     import torch.nn.functional as F
     from torch.utils.checkpoint import checkpoint
 
+    from wsteer.scoring import token_kl
+
     h_pol = hidden_policy[mask]  # [P, H]
     h_base = hidden_base[mask].to(h_pol.dtype)  # [P, H]
     weight, bias = lm_head.weight, lm_head.bias
@@ -231,7 +233,7 @@ def token_kl_to_base(hidden_policy, hidden_base, lm_head, mask, chunk_size: int 
         logp = F.log_softmax(F.linear(hp, weight, bias).float(), dim=-1)  # [C, V]
         with torch.no_grad():
             logq = F.log_softmax(F.linear(hb, weight, bias).float(), dim=-1)  # [C, V]
-        return (logp.exp() * (logp - logq)).sum()
+        return token_kl(logp, logq).sum()  # summed over the chunk's positions
 
     total = h_pol.new_zeros((), dtype=torch.float32)
     for start in range(0, h_pol.shape[0], chunk_size):
@@ -263,6 +265,44 @@ def score_completion_tokens_only_on_cpu() -> None:
     trl_utils._use_triton = use_compact_positions
 
 
+def pole_margins(capture: _Capture, mirrored: dict, beta: float):
+    """β-scaled reward margins [B] of each pole of the mirrored batch: +1 (cho > rej), then -1 (rej > cho).
+
+    The policy log-probs come from the first captured forward; the reference from the precomputed log-probs in
+    the batch, or else from the second captured forward (TRL runs the reference right after the policy).
+    """
+    import torch
+
+    shift_mask = mirrored["completion_mask"][:, 1:]  # [4B, T-1]
+    seq_len = shift_mask.shape[1]
+    with torch.no_grad():
+        logps = (capture.log_probs[0][:, -seq_len:] * shift_mask).sum(dim=1)  # [4B]
+        if "ref_chosen_logps" in mirrored:
+            ref = torch.cat([mirrored["ref_chosen_logps"], mirrored["ref_rejected_logps"]]).to(logps)
+        else:
+            ref = (capture.log_probs[1][:, -seq_len:] * shift_mask).sum(dim=1)
+        chosen, rejected = (logps - ref).chunk(2)  # [2B] each
+        margins = beta * (chosen - rejected)  # [2B]: pole +1 first, then pole -1
+    return margins.chunk(2)
+
+
+def mirrored_kl_to_base(trainer, causal_lm, capture: _Capture, inputs: dict, mirrored: dict):
+    """Token KL(adapter at ±1 ‖ base) on the completion tokens of the mirrored batch (one base forward of the
+    2B distinct rows, repeated into the mirrored order)."""
+    import torch
+
+    peft_model = trainer.accelerator.unwrap_model(trainer.model)
+    shift_mask = mirrored["completion_mask"][:, 1:].bool()  # [4B, T-1]
+    with torch.no_grad(), peft_model.disable_adapter():
+        cho_rej = {k: inputs[k] for k in ("input_ids", "attention_mask")}  # the 2B distinct rows
+        base_hidden = causal_lm.base_model(**cho_rej, use_cache=False).last_hidden_state  # [2B, T, H]
+        cho, rej = base_hidden.chunk(2, dim=0)
+        base_hidden = torch.cat([cho, rej, rej, cho], dim=0)  # [4B, T, H], rows as in `mirrored`
+    return token_kl_to_base(
+        capture.hidden[0][:, :-1], base_hidden[:, :-1], causal_lm.get_output_embeddings(), shift_mask
+    )
+
+
 def make_trainer_classes():
     """Build the trainer classes (TRL is imported lazily so `wsteer --help` stays fast)."""
     from trl import DPOTrainer
@@ -280,8 +320,6 @@ def make_trainer_classes():
             super().__init__(*args, **kwargs)
 
         def _compute_loss(self, model, inputs, return_outputs):
-            import torch
-
             mirrored, alphas = mirrored_batch(inputs)
             causal_lm = _causal_lm(self)
             capture = _Capture(causal_lm, hidden=self.kl_coef > 0)
@@ -294,35 +332,14 @@ def make_trainer_classes():
             mode = "train" if self.model.training else "eval"
             self._log_pole_metrics(capture, mirrored, mode)
             if self.kl_coef > 0:
-                peft_model = self.accelerator.unwrap_model(self.model)
-                shift_mask = mirrored["completion_mask"][:, 1:].bool()  # [4B, T-1]
-                with torch.no_grad(), peft_model.disable_adapter():
-                    cho_rej = {k: inputs[k] for k in ("input_ids", "attention_mask")}  # the 2B distinct rows
-                    base_hidden = causal_lm.base_model(**cho_rej, use_cache=False).last_hidden_state  # [2B, T, H]
-                    cho, rej = base_hidden.chunk(2, dim=0)
-                    base_hidden = torch.cat([cho, rej, rej, cho], dim=0)  # [4B, T, H], rows as in `mirrored`
-                kl = token_kl_to_base(
-                    capture.hidden[0][:, :-1], base_hidden[:, :-1], causal_lm.get_output_embeddings(), shift_mask
-                )
+                kl = mirrored_kl_to_base(self, causal_lm, capture, inputs, mirrored)
                 self._metrics[mode]["kl_to_base"].append(self.accelerator.gather(kl.detach()).mean().item())
                 loss = loss + self.kl_coef * kl
             return (loss, result[1]) if return_outputs else loss
 
         def _log_pole_metrics(self, capture: _Capture, mirrored: dict, mode: str) -> None:
             """Reward margin and accuracy of each pole: +1 (cho > rej) and -1 (rej > cho)."""
-            import torch
-
-            shift_mask = mirrored["completion_mask"][:, 1:]  # [4B, T-1]
-            seq_len = shift_mask.shape[1]
-            with torch.no_grad():
-                logps = (capture.log_probs[0][:, -seq_len:] * shift_mask).sum(dim=1)  # [4B]
-                if "ref_chosen_logps" in mirrored:
-                    ref = torch.cat([mirrored["ref_chosen_logps"], mirrored["ref_rejected_logps"]]).to(logps)
-                else:  # the reference forward ran through the same module right after the policy forward
-                    ref = (capture.log_probs[1][:, -seq_len:] * shift_mask).sum(dim=1)
-                chosen, rejected = (logps - ref).chunk(2)  # [2B] each
-                margins = self.beta * (chosen - rejected)  # [2B]: pole +1 first, then pole -1
-                plus, minus = margins.chunk(2)
+            plus, minus = pole_margins(capture, mirrored, self.beta)
             for name, values in (("plus", plus), ("minus", minus)):
                 values = self.accelerator.gather(values)
                 self._metrics[mode][f"rewards/margins_{name}"].append(values.mean().item())

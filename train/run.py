@@ -375,34 +375,24 @@ def persona_note(pairs: PairSet) -> str:
     )
 
 
-def write_outputs(
-    cfg: TrainConfig,
-    model,
-    adapter_state: dict | None,
-    pairs: PairSet,
-    work: Path,
-    metrics: dict,
-    launch: str | None,
-    world_size: int,
-) -> Path:
-    """Write the adapter directory atomically: adapter files, steering.json, metrics.json, run record."""
-    from wsteer.card import write_model_card
-    from wsteer.hub import base_provenance, set_adapter_base
-    from wsteer.io import atomic_directory
-    from wsteer.manifest import package_versions, write_run_record
+def _final_epoch(epochs) -> dict:
+    """The last epoch's metrics: one dict, or one per side (contrastive SFT logs each side's run)."""
+    if isinstance(epochs, dict):
+        return {side: rows[-1] for side, rows in epochs.items() if rows}
+    return epochs[-1] if epochs else {}
+
+
+def steering_info_for(cfg: TrainConfig, model, pairs: PairSet, metrics: dict, world_size: int):
+    """The adapter's steering.json: the pair, the base it was trained on (with its fingerprint), data, metrics."""
+    from wsteer.hub import base_provenance
+    from wsteer.manifest import package_versions
     from wsteer.models import weights_fingerprint
-    from wsteer.records import SteeringInfo, write_steering_info
+    from wsteer.records import SteeringInfo
 
     source = getattr(model.get_base_model(), "wsteer_source", None) or {}
     base_path = source.get("path")
     heldout = {k: v for k, v in metrics.get("heldout", {}).items() if not k.startswith("per_pair")}
-    epochs = metrics.get("epochs") or []
-    final_epoch = (
-        {side: rows[-1] for side, rows in epochs.items() if rows}
-        if isinstance(epochs, dict)
-        else (epochs[-1] if epochs else {})
-    )
-    info = SteeringInfo(
+    return SteeringInfo(
         pos=pairs.pos,
         neg=pairs.neg,
         template=pairs.template,
@@ -411,7 +401,11 @@ def write_outputs(
         base_hash=weights_fingerprint(base_path) if base_path else None,
         data_sha256=pairs.data_sha256,
         train_config=config_to_dict(cfg),
-        metrics={"heldout": heldout, "final_epoch": final_epoch, "steps": metrics.get("steps")},
+        metrics={
+            "heldout": heldout,
+            "final_epoch": _final_epoch(metrics.get("epochs") or []),
+            "steps": metrics.get("steps"),
+        },
         calibrated_alpha=None,
         versions=package_versions(),
         provenance={
@@ -425,6 +419,26 @@ def write_outputs(
             "base": base_provenance(cfg.model.name, base_path),
         },
     )
+
+
+def write_outputs(
+    cfg: TrainConfig,
+    model,
+    adapter_state: dict | None,
+    pairs: PairSet,
+    work: Path,
+    metrics: dict,
+    launch: str | None,
+    world_size: int,
+) -> Path:
+    """Write the adapter directory atomically: adapter files, steering.json, metrics.json, run record."""
+    from wsteer.card import write_model_card
+    from wsteer.hub import set_adapter_base
+    from wsteer.io import atomic_directory
+    from wsteer.manifest import write_run_record
+    from wsteer.records import write_steering_info
+
+    info = steering_info_for(cfg, model, pairs, metrics, world_size)
     inputs = {"data": cfg.data, **({"heldout": cfg.heldout} if cfg.heldout else {})}
     with atomic_directory(cfg.output_dir) as tmp:
         _save_adapter(cfg, model, adapter_state, work, tmp)

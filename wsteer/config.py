@@ -24,7 +24,7 @@ from typing import Any, Literal, Sequence, TypeVar, Union
 
 import yaml
 
-from wsteer.errors import ConfigError
+from wsteer.errors import ConfigError, WsteerError
 
 T = TypeVar("T")
 
@@ -43,6 +43,18 @@ def option(default: Any = _MISSING, help: str = "", *, factory: Any = _MISSING) 
     elif default is not _MISSING:
         kwargs["default"] = default
     return dataclasses.field(**kwargs)
+
+
+def parse_finite_number(raw: str, name: str, where: str, fix: str) -> float:
+    """``raw`` as a finite float; else a :class:`WsteerError` naming ``name`` (e.g. "weight", "α") and ``where``,
+    with ``fix`` as the fix when it is not a number at all."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise WsteerError(f"{name} {raw!r} is not a number", where=where, fix=fix) from None
+    if not math.isfinite(value):
+        raise WsteerError(f"{name} {raw!r} is not finite", where=where, fix=f"use a finite {name}")
+    return value
 
 
 def field_help(cls: type, name: str) -> str:
@@ -149,88 +161,93 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
+def _type_error(key: str, value: Any, where: str, expected: str) -> ConfigError:
+    return ConfigError(
+        f"{key} must be {expected}, got {value!r} ({type(value).__name__})", where=where, fix=f"set {key} to {expected}"
+    )
+
+
+def _coerce_union(value: Any, args: tuple, key: str, where: str) -> Any:
+    """The first member of the union that accepts ``value`` (None only where the union allows it)."""
+    if value is None and type(None) in args:
+        return None
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return coerce_value(value, arg, key, where)
+        except ConfigError:
+            continue
+    raise _type_error(key, value, where, " or ".join(_type_name(a) for a in args))
+
+
+def _coerce_literal(value: Any, args: tuple, key: str, where: str) -> Any:
+    if value in args:
+        return value
+    close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(
+        f"{key} must be one of {list(args)}, got {value!r}{hint}", where=where, fix=f"choose one of {list(args)}"
+    )
+
+
+def _coerce_float(value: Any, key: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise _type_error(key, value, where, "a number")
+    try:
+        result = float(value)  # YAML 1.1 reads "1e-4" as a string
+    except ValueError:
+        raise _type_error(key, value, where, "a number") from None
+    if not math.isfinite(result):
+        raise _type_error(key, value, where, "a finite number")
+    return result
+
+
+def _coerce_scalar(value: Any, annotation: Any, key: str, where: str) -> Any:
+    """bool, int, float, str and Path: exact types only, except lossless conversions (int -> float, str -> Path)."""
+    if annotation is float:
+        return _coerce_float(value, key, where)
+    accepted = {
+        bool: ((bool,), "true or false"),
+        int: ((int,), "an integer"),
+        str: ((str,), "a string"),
+        Path: ((str, Path), "a path"),
+    }
+    if annotation in accepted:
+        types_, expected = accepted[annotation]
+        if isinstance(value, types_) and not (annotation is int and isinstance(value, bool)):
+            return Path(value) if annotation is Path else value
+        raise _type_error(key, value, where, expected)
+    if isinstance(annotation, type) and isinstance(value, annotation):
+        return value
+    raise _type_error(key, value, where, _type_name(annotation))
+
+
 def coerce_value(value: Any, annotation: Any, key: str, where: str) -> Any:
     """Check ``value`` against ``annotation``; return it converted where the conversion is lossless."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
-
-    def bad(expected: str | None = None) -> ConfigError:
-        return ConfigError(
-            f"{key} must be {expected or _type_name(annotation)}, got {value!r} ({type(value).__name__})",
-            where=where,
-            fix=f"set {key} to {expected or _type_name(annotation)}",
-        )
-
     if annotation is Any:
         return value
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return coerce_value(value, arg, key, where)
-            except ConfigError as exc:
-                errors.append(exc)
-        raise bad(" or ".join(_type_name(a) for a in args))
+        return _coerce_union(value, args, key, where)
     if origin is Literal:
-        if value in args:
-            return value
-        close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"{key} must be one of {list(args)}, got {value!r}{hint}", where=where, fix=f"choose one of {list(args)}"
-        )
+        return _coerce_literal(value, args, key, where)
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, dict):
-            raise bad(f"a mapping of {annotation.__name__} fields")
+            raise _type_error(key, value, where, f"a mapping of {annotation.__name__} fields")
         return _build(annotation, value, (key,), {}, where)
     if origin in (list, tuple, collections.abc.Sequence) or annotation in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise bad("a list")
+            raise _type_error(key, value, where, "a list")
         item_type = args[0] if args else Any
         return [coerce_value(v, item_type, f"{key}[{i}]", where) for i, v in enumerate(value)]
     if origin is dict or annotation is dict:
         if not isinstance(value, dict):
-            raise bad("a mapping")
+            raise _type_error(key, value, where, "a mapping")
         value_type = args[1] if len(args) == 2 else Any
         return {str(k): coerce_value(v, value_type, f"{key}.{k}", where) for k, v in value.items()}
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad("true or false")
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise bad("an integer")
-    if annotation is float:
-        if isinstance(value, bool):
-            raise bad("a number")
-        if isinstance(value, (int, float)):
-            result = float(value)
-        elif isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
-            try:
-                result = float(value)
-            except ValueError:
-                raise bad("a number") from None
-        else:
-            raise bad("a number")
-        if not math.isfinite(result):
-            raise bad("a finite number")
-        return result
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise bad("a string")
-    if annotation is Path:
-        if isinstance(value, (str, Path)):
-            return Path(value)
-        raise bad("a path")
-    if isinstance(annotation, type) and isinstance(value, annotation):
-        return value
-    raise bad()
+    return _coerce_scalar(value, annotation, key, where)
 
 
 def _build(cls: type[T], data: dict, prefix: tuple, where_map: dict, default_where: str) -> T:

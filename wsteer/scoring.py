@@ -1,4 +1,14 @@
-"""Scoring texts with a model: per-token log-probabilities of a completion after a conversation.
+"""Scoring texts with a model: the one teacher-forced kernel behind every log-prob, KL and perplexity.
+
+The kernel (used by eval, calibration, the training metrics and the template screen):
+
+* :func:`teacher_forced_log_softmax` — one forward of a right-padded batch, fp32 log-softmax [n, V] at the logit
+  positions that predict each row's completion tokens (the logit at index j predicts token j + 1);
+* :func:`target_logprobs` — the log-prob of each actual token at those positions;
+* :func:`token_kl` — the per-position KL(p ‖ q) = Σ_v p(v) (log p(v) − log q(v)) of two such distributions;
+* :func:`kl_and_nll` — per-token KL(arm ‖ base) and the base model's NLL of the tokens, the pair every
+  "how far did steering move the model, and is the text still fluent" measurement reads;
+* :func:`perplexity_of` — exp of the mean NLL.
 
 The persona log-likelihood ratio (PLR) is the judge-free trait score used by the template screen and by eval:
 how much more likely the base model finds a text when told to be the pos persona than the neg persona,
@@ -9,10 +19,89 @@ The completion is tokenised once and appended to each rendered prompt, so both s
 
 from __future__ import annotations
 
+import contextlib
 import math
+from contextlib import AbstractContextManager
 from typing import Sequence
 
 from wsteer.chat import Messages, encode_completion, encode_prompt, pad_batch, persona_messages
+
+
+# --------------------------------------------------------------------------------------------- the kernel
+def completion_span(prompt_ids: Sequence[int], n_tokens: int) -> tuple[int, int]:
+    """(first logit index, count) of the positions that predict ``n_tokens`` tokens following ``prompt_ids``."""
+    # the logit at index j predicts token j + 1, so the first completion token comes from index len(prompt) - 1
+    return len(prompt_ids) - 1, n_tokens
+
+
+def teacher_forced_log_softmax(
+    model,
+    pad_token_id: int,
+    sequences: Sequence[Sequence[int]],
+    spans: Sequence[tuple[int, int]],
+    context: AbstractContextManager | None = None,
+) -> list:
+    """One teacher-forced forward of ``sequences`` (right-padded, one batch) under ``context``.
+
+    Returns, per row, the fp32 log-softmax [count, V] at logit positions ``first .. first + count - 1`` of its
+    ``(first, count)`` span (on the model's device). Only those rows of the logits are normalised.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    input_ids, attention_mask = pad_batch(sequences, pad_token_id, side="right")  # [B, T]
+    with torch.inference_mode(), context or contextlib.nullcontext():
+        logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits  # [B, T, V]
+        return [
+            torch.log_softmax(logits[row, first : first + count].float(), dim=-1)  # [count, V]
+            for row, (first, count) in enumerate(spans)
+        ]
+
+
+def target_logprobs(log_probs, targets: Sequence[int]):
+    """Log-prob [len(targets)] of each target token under the first ``len(targets)`` rows of ``log_probs`` [n, V]."""
+    import torch
+
+    index = torch.tensor(list(targets), dtype=torch.long, device=log_probs.device)  # [m]
+    return log_probs[: len(index)].gather(-1, index.unsqueeze(-1)).squeeze(-1)  # [m]
+
+
+def token_kl(log_p, log_q):
+    """Per-position KL(p ‖ q) [...] of two log-distributions [..., V] (differentiable in ``log_p``)."""
+    return (log_p.exp() * (log_p - log_q)).sum(-1)
+
+
+def kl_and_nll(log_arm, log_base, targets: Sequence[int]):
+    """Per-token KL(arm ‖ base) [n] (clamped at 0: fp rounding can dip below) at every position of ``log_arm``
+    [n, V], and the base model's NLL [len(targets)] of ``targets`` (n may exceed it by an EOS position)."""
+    kl = token_kl(log_arm, log_base).clamp_min(0.0)  # [n]
+    return kl, -target_logprobs(log_base, targets)
+
+
+def perplexity_of(nlls: Sequence[float]) -> float:
+    """exp of the mean NLL (NaN when there are no tokens)."""
+    return math.exp(sum(nlls) / len(nlls)) if len(nlls) else math.nan
+
+
+def mean_logprob(values: Sequence[float]) -> float:
+    """Mean of per-token log-probs (NaN for an empty completion)."""
+    return sum(values) / len(values) if values else math.nan
+
+
+# --------------------------------------------------------------------------------------------- completions
+def completion_log_softmax(
+    model,
+    tokenizer,
+    conversations: Sequence[Messages],
+    completions: Sequence[list[int]],
+    context: AbstractContextManager | None = None,
+) -> list:
+    """Per row, the log-softmax [n_i, V] at the positions that predict each completion's token ids after its
+    chat-formatted conversation (one batch, under ``context``)."""
+    prompts = [encode_prompt(tokenizer, messages) for messages in conversations]
+    sequences = [p + c for p, c in zip(prompts, completions)]
+    spans = [completion_span(p, len(c)) for p, c in zip(prompts, completions)]
+    return teacher_forced_log_softmax(model, tokenizer.pad_token_id, sequences, spans, context)
 
 
 def completion_logprobs(
@@ -22,34 +111,14 @@ def completion_logprobs(
 
     Returns one list per row with one float per completion token (empty for an empty completion).
     """
-    import torch
-
     if len(conversations) != len(completions):
         raise ValueError(f"{len(conversations)} conversations but {len(completions)} completions")
-    device = next(model.parameters()).device
-    rows = []
-    for messages, text in zip(conversations, completions):
-        prompt_ids = encode_prompt(tokenizer, messages)
-        rows.append((prompt_ids, encode_completion(tokenizer, text)))
     results: list[list[float]] = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        seqs = [p + c for p, c in chunk]
-        input_ids, attention_mask = pad_batch(seqs, tokenizer.pad_token_id, side="right")  # [B, T]
-        with torch.inference_mode():
-            logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
-        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # [B, T-1, V]: predicts token t+1
-        targets = input_ids[:, 1:].to(device)  # [B, T-1]
-        token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu()  # [B, T-1]
-        for row, (prompt_ids, completion_ids) in enumerate(chunk):
-            first = len(prompt_ids) - 1  # logit position that predicts the first completion token
-            results.append(token_logp[row, first : first + len(completion_ids)].tolist())
+    for start in range(0, len(completions), batch_size):
+        ids = [encode_completion(tokenizer, t) for t in completions[start : start + batch_size]]
+        log_probs = completion_log_softmax(model, tokenizer, conversations[start : start + batch_size], ids)
+        results += [target_logprobs(lp, c).cpu().tolist() for lp, c in zip(log_probs, ids)]
     return results
-
-
-def mean_logprob(values: Sequence[float]) -> float:
-    """Mean of per-token log-probs (NaN for an empty completion)."""
-    return sum(values) / len(values) if values else math.nan
 
 
 def persona_log_likelihood_ratio(
@@ -78,10 +147,7 @@ def perplexity(
 ) -> list[float]:
     """Per-text perplexity under ``model`` (exp of minus the mean token log-prob), with an optional system."""
     convs = [persona_messages(p, "{persona}", system) if system else persona_messages(p, None, None) for p in prompts]
-    return [
-        math.exp(-mean_logprob(lp)) if lp else math.nan
-        for lp in completion_logprobs(model, tokenizer, convs, texts, batch_size)
-    ]
+    return [perplexity_of([-v for v in lp]) for lp in completion_logprobs(model, tokenizer, convs, texts, batch_size)]
 
 
 def preference_margins(

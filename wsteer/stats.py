@@ -7,14 +7,46 @@ constant data, NaNs) and return plain dicts that serialise to JSON.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 
-def _finite(values: Sequence[float]) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    return array[np.isfinite(array)]
+def bootstrap_statistic(
+    columns: Sequence[Sequence[float]],
+    statistic: Callable[..., Any],
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """``statistic`` of equally long columns with a percentile-bootstrap CI: ``{"mean", "lo", "hi", "n"}``.
+
+    Rows (the i-th value of every column) are resampled together, and a row with any non-finite value is dropped.
+    ``statistic(*columns, axis=-1)`` must be vectorised like ``np.mean``; ``"mean"`` is its value on the data. With
+    fewer than two rows, or constant columns, lo = hi = that value.
+    """
+    from scipy import stats
+
+    data = np.atleast_2d(np.asarray(columns, dtype=float))  # [k, n]
+    data = data[:, np.all(np.isfinite(data), axis=0)]
+    n = int(data.shape[1])
+    if n == 0:
+        return {"mean": math.nan, "lo": math.nan, "hi": math.nan, "n": 0}
+    point = float(statistic(*data, axis=-1))
+    if n < 2 or np.all(data == data[:, :1]):
+        return {"mean": point, "lo": point, "hi": point, "n": n}
+    result = stats.bootstrap(
+        tuple(data),
+        statistic,
+        paired=len(data) > 1,  # one column: the plain one-sample bootstrap
+        vectorized=True,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
+    low, high = result.confidence_interval
+    return {"mean": point, "lo": float(low), "hi": float(high), "n": n}
 
 
 def bootstrap_ci(
@@ -24,25 +56,7 @@ def bootstrap_ci(
 
     Non-finite values are dropped. With fewer than two values, or constant values, lo = hi = mean.
     """
-    from scipy import stats
-
-    data = _finite(values)
-    n = int(data.size)
-    if n == 0:
-        return {"mean": math.nan, "lo": math.nan, "hi": math.nan, "n": 0}
-    mean = float(data.mean())
-    if n < 2 or np.all(data == data[0]):
-        return {"mean": mean, "lo": mean, "hi": mean, "n": n}
-    result = stats.bootstrap(
-        (data,),
-        np.mean,
-        confidence_level=confidence,
-        n_resamples=n_resamples,
-        method="percentile",
-        random_state=np.random.default_rng(seed),
-    )
-    low, high = result.confidence_interval
-    return {"mean": mean, "lo": float(low), "hi": float(high), "n": n}
+    return bootstrap_statistic([values], np.mean, confidence, n_resamples, seed)
 
 
 def paired_difference(

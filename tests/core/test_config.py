@@ -107,3 +107,15 @@ def test_config_reference_takes_nested_defaults_from_the_parent_and_collapses_st
     assert rows["lora.rank"][2] == "4"  # the parent's factory, not Inner's class default 8
     assert rows["other"][1] == "Outer" and rows["other"][2] == "lora.targets=['v_proj']"
     assert not any(key.startswith("other.") for key in rows)
+
+
+def test_parse_finite_number_names_the_value_and_where():
+    from wsteer.config import parse_finite_number
+    from wsteer.errors import WsteerError
+
+    assert parse_finite_number("-0.5", "weight", "x:-0.5", "write x:-0.5") == -0.5
+    with pytest.raises(WsteerError, match="weight 'big' is not a number") as bad:
+        parse_finite_number("big", "weight", "x:big", "write x:-0.5")
+    assert bad.value.where == "x:big" and bad.value.fix == "write x:-0.5"
+    with pytest.raises(WsteerError, match="α 'inf' is not finite"):
+        parse_finite_number("inf", "α", "a", "write adapter:x@1.5")

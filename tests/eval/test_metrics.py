@@ -47,3 +47,25 @@ def test_dose_response_flags_a_length_axis():
     assert clean["slopes"]["refusal"]["std_slope"] == 0.0
     confounded = dose_response(synthetic_rows(trait_per_alpha=0.2, length_per_alpha=3.0))
     assert len(confounded["flags"]) == 1 and confounded["flags"][0].startswith("tokens moves more than the trait")
+
+
+def test_metric_registry_covers_what_the_scorers_write_and_derives_every_list():
+    from wsteer.eval.metrics import (
+        AB_METRICS,
+        ALL_METRICS,
+        METRICS,
+        NUISANCE_METRICS,
+        TABLE_METRICS,
+        TRAIT_METRIC,
+    )
+
+    from wsteer.textstats import text_metrics
+
+    names = [m.name for m in METRICS]
+    assert len(names) == len(set(names)) and all(m.label and m.higher for m in METRICS)
+    # every text metric the scorer writes is registered as one, and nothing else claims to be one
+    assert {m.name for m in METRICS if m.source == "text"} == set(text_metrics("Some text.", ["honest"]))
+    assert TRAIT_METRIC == "plr" and {"perplexity", "kl", "tokens"} <= set(NUISANCE_METRICS)
+    assert set(AB_METRICS) | set(TABLE_METRICS) | set(NUISANCE_METRICS) <= set(ALL_METRICS) == set(names)
+    assert "margin" not in AB_METRICS and "margin" in TABLE_METRICS  # per held-out pair, not per answer
+    assert [m for m in ALL_METRICS if m in NUISANCE_METRICS] == list(NUISANCE_METRICS)  # one order everywhere

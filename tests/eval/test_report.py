@@ -152,3 +152,13 @@ def test_report_renders_a_summary_read_back_from_json_where_nan_became_null(tmp_
     assert "refusal: slope n/a per unit α, standardised n/a" in text
     assert "40 [n/a, n/a]" in text and "n/a without it" in text
     write_report(tmp_path, read_back, generations, TERMS)
+
+
+def test_markdown_legend_says_what_higher_means_for_every_column():
+    summary, generations = synthetic_sweep()
+    text = render_markdown(summary, generations)
+    header = next(line for line in text.splitlines() if line.startswith("| arm | n |"))
+    legend = next(line for line in text.splitlines() if line.startswith("Higher means: "))
+    columns = [c.strip() for c in header.strip("|").split("|")][2:]
+    assert columns and all(f"{c} (" in legend for c in columns)
+    assert "plr (trait: persona log-likelihood ratio (pos − neg)): reads more like pos" in legend

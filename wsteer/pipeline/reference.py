@@ -43,7 +43,7 @@ def sections() -> list[tuple[str, type, str]]:
 
     return [
         ("wsteer demo", DemoConfig, "wsteer/pipeline/demo.py"),
-        ("wsteer pairs lint", LintConfig, "pairs/lint.py"),
+        ("wsteer pairs lint", LintConfig, "pairs/lint/check.py"),
         ("wsteer templates screen", ScreenConfig, "pairs/screen.py"),
         ("wsteer pairs generate", GenerateConfig, "pairs/generate.py"),
         ("wsteer pairs curate", CurateConfig, "pairs/curate.py"),
