@@ -45,4 +45,4 @@ def test_demo_on_smollm2_runs_every_stage_and_reports(tmp_path):
     assert arms["α=+1"]["metrics"]["kl"]["mean"] > 0 and arms["α=+0"]["metrics"]["kl"]["mean"] < 1e-6
     html = report.read_text()
     assert html.count("data:image/png;base64,") >= 2 and "<h2>Checks</h2>" in html
-    assert len(checks) == 3
+    assert len(checks) == 8  # ρ, beyond prompting and coherence per pole, cap, length, echo (tests/test_demo_checks.py)

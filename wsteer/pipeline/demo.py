@@ -48,11 +48,23 @@ STAGES = ("lint", "generate", "curate", "train", "calibrate", "sweep")
 
 @dataclass
 class DemoChecks:
-    """The figures the demo report is checked against (issue 8's acceptance)."""
+    """The figures the demo report is checked against. Every arm is judged against α = 0, per pole: a trait
+    score that rises while the answers fall apart must fail, whatever the slope says."""
 
-    min_spearman: float = option(0.8, "Lowest acceptable Spearman ρ of the trait score (arm means) over α.")
+    min_spearman: float = option(0.9, "Lowest acceptable Spearman ρ of the trait score (arm means) over α.")
+    max_alpha: float = option(
+        1.0,
+        "Poles are judged at every swept |α| up to this (1, or the calibrated α): beyond prompting, coherence, length.",
+    )
+    max_perplexity_ratio: float = option(
+        1.2, "Highest base-model perplexity of the answers at α / at α = 0, on each pole (coherence)."
+    )
+    max_distinct2_drop: float = option(0.05, "Largest drop of distinct-2 from α = 0, on each pole (loops, repeats).")
+    max_truncated: float = option(
+        0.2, "Highest share of answers cut at max_new_tokens; above it the cap hides length (raise max_new_tokens)."
+    )
     length_ratio: list[float] = option(
-        help="Allowed [low, high] of mean length at α / mean length at α = 0, for every swept α.",
+        help="Allowed [low, high] of mean length at α / mean length at α = 0, for every judged α.",
         factory=lambda: [0.85, 1.15],
     )
     echo_max_alpha: float = option(1.0, "Persona-echo rate must be 0 for every |α| up to this.")
@@ -409,39 +421,112 @@ def _rho(dose: dict, key: str) -> float:
     return math.nan if rho is None else float(rho)  # NaN is stored as null in JSON
 
 
-def acceptance_checks(summary: dict, checks: DemoChecks) -> list[dict]:
-    """The report's figures against the targets: trait ρ over α, length ratio, persona echo at small |α|."""
+def _mean(arm: dict | None, metric: str) -> float | None:
+    value = ((arm or {}).get("metrics") or {}).get(metric, {}).get("mean")
+    return None if value is None else float(value)
+
+
+def _check(name: str, target: str, values: list[str], passed: bool) -> dict:
+    return {"check": name, "target": target, "value": ", ".join(values) or "n/a", "passed": bool(passed)}
+
+
+def _pole_arms(summary: dict, sign: int, max_alpha: float) -> list[dict]:
+    """Adapter arms on one pole (sign +1 or -1) with 0 < |α| <= max_alpha, nearest to the base first."""
+    arms = [a for a in summary["arms"] if a["kind"] == "adapter" and a["alpha"] * sign > 0]
+    return sorted((a for a in arms if abs(a["alpha"]) <= max_alpha + 1e-9), key=lambda a: abs(a["alpha"]))
+
+
+def beyond_prompting_check(summary: dict, sign: int, checks: DemoChecks, trait: str) -> dict:
+    """The trait at the pole's largest judged α is past the matching persona prompt (pos on +, neg on -)."""
+    persona = "pos" if sign > 0 else "neg"
+    prompt = next((a for a in summary["arms"] if a["kind"] == "prompt" and a.get("persona") == persona), None)
+    arms = _pole_arms(summary, sign, checks.max_alpha)
+    steered, prompted = _mean(arms[-1] if arms else None, trait), _mean(prompt, trait)
+    known = steered is not None and prompted is not None
+    values = [f"α={arms[-1]['alpha']:g}: {steered:+.4f}", f"{persona} prompt: {prompted:+.4f}"] if known else []
+    return _check(
+        f"{'+' if sign > 0 else '−'} pole beyond prompting",
+        f"{trait} at α={sign * checks.max_alpha:+g} {'>' if sign > 0 else '<'} the {persona}-persona prompt's",
+        values,
+        known and (steered - prompted) * sign > 0,
+    )
+
+
+def coherence_check(summary: dict, sign: int, checks: DemoChecks, base: dict | None) -> dict:
+    """Perplexity ratio and distinct-2 drop against α = 0 at every judged α of one pole."""
+    base_ppl, base_d2 = _mean(base, "perplexity"), _mean(base, "distinct_2")
+    values, passed = [], bool(base_ppl and base_d2 is not None)
+    arms = _pole_arms(summary, sign, checks.max_alpha)
+    for arm in arms:
+        ppl, d2 = _mean(arm, "perplexity"), _mean(arm, "distinct_2")
+        if not passed or ppl is None or d2 is None:
+            passed = False
+            continue
+        ratio, drop = ppl / base_ppl, base_d2 - d2
+        values.append(f"α={arm['alpha']:g}: ppl ×{ratio:.2f}, distinct-2 {-drop:+.2f}")
+        passed = passed and ratio <= checks.max_perplexity_ratio and drop <= checks.max_distinct2_drop
+    return _check(
+        f"{'+' if sign > 0 else '−'} pole coherent",
+        f"perplexity ratio ≤ {checks.max_perplexity_ratio:g} and distinct-2 drop ≤ {checks.max_distinct2_drop:g} "
+        f"at 0 < |α| ≤ {checks.max_alpha:g}",
+        values,
+        passed and bool(arms),
+    )
+
+
+def length_checks(judged: list[dict], checks: DemoChecks) -> list[dict]:
+    """Answers end before the cap, and their length stays flat. When most answers hit the cap the length ratio
+    says nothing (capped answers all have the cap's length), so the length check refuses to pass."""
+    low, high = checks.length_ratio
+    truncated = {a["alpha"]: _mean(a, "truncated") for a in judged}
+    ratios = {a["alpha"]: a.get("length_ratio") for a in judged}
+    capped = any(t is None or t > 0.5 for t in truncated.values())
+    flat = bool(ratios) and all(r is not None and low <= r <= high for r in ratios.values())
+    return [
+        _check(
+            "answers end before the cap",
+            f"truncated share < {checks.max_truncated:g} at |α| ≤ {checks.max_alpha:g}",
+            [f"α={a:g}: {t:.2f}" for a, t in sorted(truncated.items()) if t is not None],
+            bool(truncated) and all(t is not None and t < checks.max_truncated for t in truncated.values()),
+        ),
+        _check(
+            "length stays flat",
+            f"length ratio to α = 0 within [{low}, {high}], measured below the cap",
+            [f"α={a:g}: {r:.2f}" for a, r in sorted(ratios.items()) if r is not None]
+            + (["refused: most answers hit the cap"] if capped else []),
+            flat and not capped,
+        ),
+    ]
+
+
+def acceptance_checks(summary: dict, checks: DemoChecks, trait: str = "plr") -> list[dict]:
+    """The report's figures against the targets, each arm judged against α = 0 and each pole on its own: trait ρ
+    over α, beyond the matching prompt on both poles, coherence on both poles, length below the cap, no echo."""
     dose = summary.get("dose_response") or {}
     adapter_arms = [a for a in summary["arms"] if a["kind"] == "adapter"]
+    base = next((a for a in adapter_arms if a["alpha"] == 0.0), None)
+    judged = [a for a in adapter_arms if abs(a["alpha"]) <= checks.max_alpha + 1e-9]
     rho = _rho(dose, "spearman_arm_means")
-    ratios = {a["alpha"]: a.get("length_ratio") for a in adapter_arms}
-    known = [r for r in ratios.values() if r is not None]
-    low, high = checks.length_ratio
-    echo = {
-        a["alpha"]: a["metrics"].get("echo", {}).get("mean")
-        for a in adapter_arms
-        if abs(a["alpha"]) <= checks.echo_max_alpha
-    }
+    echo = {a["alpha"]: _mean(a, "echo") for a in adapter_arms if abs(a["alpha"]) <= checks.echo_max_alpha}
     echo_known = [e for e in echo.values() if e is not None]
     return [
-        {
-            "check": "trait rises with α",
-            "target": f"Spearman ρ over arm means ≥ {checks.min_spearman}",
-            "value": f"ρ = {rho:.2f} over arm means ({_rho(dose, 'spearman'):.2f} over samples)",
-            "passed": rho >= checks.min_spearman,  # False for NaN
-        },
-        {
-            "check": "length stays flat",
-            "target": f"length ratio to α = 0 within [{low}, {high}]",
-            "value": ", ".join(f"α={a:g}: {r:.2f}" for a, r in sorted(ratios.items()) if r is not None) or "n/a",
-            "passed": bool(known) and all(low <= r <= high for r in known),
-        },
-        {
-            "check": "no persona echo",
-            "target": f"echo rate 0 at |α| ≤ {checks.echo_max_alpha:g}",
-            "value": ", ".join(f"α={a:g}: {e:.2f}" for a, e in sorted(echo.items()) if e is not None) or "n/a",
-            "passed": bool(echo_known) and all(e == 0 for e in echo_known),
-        },
+        _check(
+            "trait rises with α",
+            f"Spearman ρ over arm means ≥ {checks.min_spearman}",
+            [f"ρ = {rho:.2f} over arm means ({_rho(dose, 'spearman'):.2f} over samples)"],
+            rho >= checks.min_spearman,  # False for NaN
+        ),
+        beyond_prompting_check(summary, +1, checks, trait),
+        beyond_prompting_check(summary, -1, checks, trait),
+        coherence_check(summary, +1, checks, base),
+        coherence_check(summary, -1, checks, base),
+        *length_checks(judged, checks),
+        _check(
+            "no persona echo",
+            f"echo rate 0 at |α| ≤ {checks.echo_max_alpha:g}",
+            [f"α={a:g}: {e:.2f}" for a, e in sorted(echo.items()) if e is not None],
+            bool(echo_known) and all(e == 0 for e in echo_known),
+        ),
     ]
 
 
