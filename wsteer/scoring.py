@@ -79,8 +79,12 @@ def kl_and_nll(log_arm, log_base, targets: Sequence[int]):
 
 
 def perplexity_of(nlls: Sequence[float]) -> float:
-    """exp of the mean NLL (NaN when there are no tokens)."""
-    return math.exp(sum(nlls) / len(nlls)) if len(nlls) else math.nan
+    """exp of the mean NLL (NaN when there are no tokens, inf past float range: an answer the base model all but
+    rules out, e.g. forced tokens, must score as incoherent rather than crash the sweep)."""
+    if not len(nlls):
+        return math.nan
+    mean = sum(nlls) / len(nlls)
+    return math.exp(mean) if mean < 709.0 else math.inf
 
 
 def mean_logprob(values: Sequence[float]) -> float:

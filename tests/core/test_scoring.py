@@ -50,3 +50,11 @@ def test_preference_margins_are_chosen_minus_rejected(tiny):
     assert margins == pytest.approx(
         [mean_logprob(lp[0]) - mean_logprob(lp[2]), mean_logprob(lp[1]) - mean_logprob(lp[3])]
     )
+
+
+def test_perplexity_of_an_all_but_impossible_answer_is_inf_not_an_error():
+    from wsteer.scoring import perplexity_of
+
+    assert perplexity_of([1e4, 2e4]) == math.inf  # exp(15000) overflows a float
+    assert perplexity_of([0.5, 1.5]) == pytest.approx(math.e)
+    assert math.isnan(perplexity_of([]))
