@@ -40,7 +40,7 @@ EXPECTED = {
     "adapters inspect": ["adapter (str | None) = None", "json (bool) = False"],
     "eval sweep": ["adapter (str | None) = None", "dtype (one of 'float32', 'bfloat16', 'float16', 'auto')"],
     "eval ab": ["a (str) = 'adapter:runs/demo/adapter@1.0'", "b (str) = 'base'"],
-    "demo": ["seed (int) = 0", "train (TrainConfig) = class defaults", "checks.min_spearman (float) = 0.8"],
+    "demo": ["seed (int) = 0", "train (TrainConfig) = class defaults", "checks.min_spearman (float) = 0.9"],
 }
 
 
