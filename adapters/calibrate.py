@@ -222,11 +222,50 @@ class _Answer:
         return completion_span(self.prompt_ids, len(self.token_ids) + int(self.stopped))
 
 
+class AdapterSteering:
+    """Steering by a peft model's adapter at α, one α per row (what :class:`KLMeter` measures by default).
+
+    Any other steering (e.g. an activation-steering vector, :mod:`wsteer.eval.vector`) measures the same way by
+    providing the same three members: ``per_row`` (whether one batch may mix α), ``__call__(alphas)`` (a context
+    that steers each row at its α) and ``base()`` (a context that runs the unsteered model).
+    """
+
+    per_row = True
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, alphas: Sequence[float]):
+        """Context: row i steered at ``alphas[i]``."""
+        from wsteer.lora import per_row_adapter_scale
+
+        return per_row_adapter_scale(self.model, list(alphas))
+
+    def base(self):
+        """Context: the adapter bypassed."""
+        from wsteer.lora import scaled_adapter
+
+        return scaled_adapter(self.model, 0.0)
+
+
+def _single_alpha_chunks(items: list, batch_size: int, per_row: bool) -> list[list]:
+    """Consecutive chunks of at most ``batch_size`` items (with ``.alpha``), split where α changes unless
+    ``per_row`` steering lets one batch mix α."""
+    chunks: list[list] = []
+    for item in items:
+        if chunks and len(chunks[-1]) < batch_size and (per_row or chunks[-1][-1].alpha == item.alpha):
+            chunks[-1].append(item)
+        else:
+            chunks.append([item])
+    return chunks
+
+
 class KLMeter:
     """The KL statistic of steering a peft ``model`` at any α, on fixed prompts (see the module docs).
 
     With ``tokens="base"`` the base answers and the base log-probs at their positions are computed once, so each
     further α costs one teacher-forced pass; with ``tokens="steered"`` each α generates its own answers.
+    ``steering`` says what α means (default: the model's adapter at α, :class:`AdapterSteering`).
     """
 
     def __init__(
@@ -238,8 +277,10 @@ class KLMeter:
         quantile: float = 0.95,
         batch_size: int = 16,
         tokens: str = "base",
+        steering=None,
     ):
         self.model, self.tokenizer, self.prompts = model, tokenizer, list(prompts)
+        self.steering = steering if steering is not None else AdapterSteering(model)
         self.max_new_tokens, self.quantile, self.batch_size, self.tokens = (
             max_new_tokens,
             quantile,
@@ -281,13 +322,17 @@ class KLMeter:
         """Greedy answers of the steered model at each α to every prompt."""
         from wsteer.chat import build_messages, encode_prompt
         from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
-        from wsteer.lora import per_row_adapter_scale
 
         greedy = SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=0.0, top_p=1.0)
-        requests = [GenerationRequest(build_messages(p), tag=float(a)) for a in alphas for p in self.prompts]
-        generations = HFBackend(self.model, self.tokenizer, batch_size=self.batch_size).generate(
-            requests, greedy, batch_hook=lambda batch: per_row_adapter_scale(self.model, [r.tag for r in batch])
-        )
+        backend = HFBackend(self.model, self.tokenizer, batch_size=self.batch_size)
+        # Steering that cannot mix α in a batch generates one α at a time.
+        groups = [list(alphas)] if self.steering.per_row else [[a] for a in alphas]
+        generations = []
+        for group in groups:
+            requests = [GenerationRequest(build_messages(p), tag=float(a)) for a in group for p in self.prompts]
+            generations += backend.generate(
+                requests, greedy, batch_hook=lambda batch: self.steering([r.tag for r in batch])
+            )
         return [
             _Answer(
                 g.request.tag,
@@ -319,10 +364,11 @@ class KLMeter:
         from wsteer.scoring import kl_and_nll
 
         kls, nlls = [], []
-        for start in range(0, len(answers), self.batch_size):
-            chunk = answers[start : start + self.batch_size]
+        start = 0
+        for chunk in _single_alpha_chunks(answers, self.batch_size, self.steering.per_row):
             steered = self._logprobs(chunk, base=False)
-            reference = base[start : start + self.batch_size] if base is not None else self._logprobs(chunk, True)
+            reference = base[start : start + len(chunk)] if base is not None else self._logprobs(chunk, True)
+            start += len(chunk)
             for answer, log_s, log_b in zip(chunk, steered, reference):
                 kl, nll = kl_and_nll(log_s, log_b, answer.token_ids)  # [n], [len(answer)]
                 kls.append(kl.cpu().numpy())
@@ -331,11 +377,10 @@ class KLMeter:
 
     def _logprobs(self, chunk: list[_Answer], base: bool) -> list:
         """Teacher-forced fp32 log-softmax [n_i, V] at each answer's generating positions, steered or base."""
-        from wsteer.lora import per_row_adapter_scale, scaled_adapter
         from wsteer.scoring import teacher_forced_log_softmax
 
         seqs = [answer.prompt_ids + answer.token_ids for answer in chunk]
-        scale = scaled_adapter(self.model, 0.0) if base else per_row_adapter_scale(self.model, [a.alpha for a in chunk])
+        scale = self.steering.base() if base else self.steering([a.alpha for a in chunk])
         return teacher_forced_log_softmax(self.model, self.tokenizer.pad_token_id, seqs, [a.span for a in chunk], scale)
 
 
@@ -348,9 +393,10 @@ def measure(
     quantile: float = 0.95,
     batch_size: int = 16,
     tokens: str = "base",
+    steering=None,
 ) -> dict[float, Measurement]:
-    """One-off :class:`KLMeter` measurement of several α."""
-    return KLMeter(model, tokenizer, prompts, max_new_tokens, quantile, batch_size, tokens)(alphas)
+    """One-off :class:`KLMeter` measurement of several α (``steering``: see :class:`KLMeter`)."""
+    return KLMeter(model, tokenizer, prompts, max_new_tokens, quantile, batch_size, tokens, steering)(alphas)
 
 
 # --------------------------------------------------------------------------------------------- search
@@ -467,14 +513,16 @@ def _bracket_both_signs(sides: list[_Bracket], measured: _Measured, cfg: Calibra
 
 
 def search_alphas(
-    model, tokenizer, prompts: Sequence[str], cfg: CalibrateConfig, progress: bool = True
+    model, tokenizer, prompts: Sequence[str], cfg: CalibrateConfig, progress: bool = True, steering=None
 ) -> CalibrationResult:
-    """Find α⁺ and α⁻ for a loaded peft ``model`` (the library entry point without file I/O)."""
+    """Find α⁺ and α⁻ for a loaded peft ``model`` (the library entry point without file I/O). ``steering`` says
+    what α means (default: the adapter at α; :mod:`wsteer.eval.vector` passes a steering vector at coefficient α).
+    """
     from wsteer.io import sha256_json
 
     sides = [_Bracket(+1.0, cfg.target_kl), _Bracket(-1.0, cfg.target_kl)]
     measured = _Measured(
-        KLMeter(model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, cfg.tokens)
+        KLMeter(model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, cfg.tokens, steering)
     )
     measured.measure([0.0])
     _bracket_both_signs(sides, measured, cfg, progress)
@@ -485,7 +533,7 @@ def search_alphas(
         outputs = cache
     else:  # what steering at α± actually writes, for the fluency check
         outputs = KLMeter(
-            model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, tokens="steered"
+            model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, "steered", steering
         )([0.0, plus, minus])
     return CalibrationResult(
         alpha_plus=plus,

@@ -43,6 +43,14 @@ def _prompt_arms(summary: dict) -> list[dict]:
     return [a for a in summary["arms"] if a["kind"] == "prompt"]
 
 
+def _vector_arms(summary: dict) -> list[dict]:
+    return sorted((a for a in summary["arms"] if a["kind"] == "vector"), key=lambda a: a["coefficient"])
+
+
+def _all_arms(summary: dict) -> list[dict]:
+    return _adapter_arms(summary) + _prompt_arms(summary) + _vector_arms(summary)
+
+
 def _png(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -127,7 +135,7 @@ def _metric_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
     metrics = [m for m in TABLE_METRICS if any(m in a["metrics"] for a in summary["arms"])]
     header = ["arm", "n", *metrics]
     rows = []
-    for arm in _adapter_arms(summary) + _prompt_arms(summary):
+    for arm in _all_arms(summary):
         n = max((s.get("n", 0) for s in arm["metrics"].values()), default=0)
         rows.append([arm["name"], str(n), *(_fmt(arm["metrics"].get(m)) for m in metrics)])
     return header, rows
@@ -161,6 +169,82 @@ def _dose_lines(summary: dict) -> list[str]:
     return lines
 
 
+def _mean(arm: dict | None, metric: str) -> float | None:
+    stats = (arm or {}).get("metrics", {}).get(metric)
+    return stats["mean"] if stats and stats.get("mean") is not None and math.isfinite(stats["mean"]) else None
+
+
+def _shift(arm: dict, base: dict | None, metric: str) -> str:
+    value, reference = _mean(arm, metric), _mean(base, metric)
+    return "–" if value is None or reference is None else f"{value - reference:+.3g}"
+
+
+def _ratio(arm: dict, base: dict | None, metric: str) -> str:
+    value, reference = _mean(arm, metric), _mean(base, metric)
+    return "–" if value is None or not reference else f"×{value / reference:.3g}"
+
+
+def equal_kl_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
+    """Adapter, vector and prompt side by side at each pole: the adapter at its calibrated α±, the vector at the
+    c± that reach the same p95 KL, and the matching persona prompt. Trait shift (PLR, probe) and coherence cost
+    (base-perplexity ratio) are against the base (α = 0). Empty without calibrated vector arms."""
+    settings = (summary.get("vector") or {}).get("equal_kl")
+    if not settings:
+        return [], []
+    by_name = {a["name"]: a for a in summary["arms"]}
+    base = next((a for a in _adapter_arms(summary) if a["alpha"] == 0.0), None)
+    header = ["pole", "arm", "p95 KL (calibration)", "KL to base", "Δ PLR", "Δ probe", "perplexity ratio"]
+    rows = []
+    for pole, sign, persona in (("pos", "plus", "pos"), ("neg", "minus", "neg")):
+        alpha, coefficient = settings[f"alpha_{sign}"], settings[f"c_{sign}"]
+        candidates = [
+            (by_name.get(f"α={alpha:+g}"), _g(settings[f"kl_alpha_{sign}"])),
+            (by_name.get(f"vector:c={coefficient:+g}"), _g(settings[f"kl_c_{sign}"])),
+            (by_name.get(f"prompt:{persona}"), "–"),
+        ]
+        for arm, kl in candidates:
+            if arm is None:
+                continue
+            rows.append(
+                [
+                    pole,
+                    arm["name"],
+                    kl,
+                    _g(_mean(arm, "kl")),
+                    _shift(arm, base, TRAIT_METRIC),
+                    _shift(arm, base, "probe"),
+                    _ratio(arm, base, "perplexity"),
+                ]
+            )
+    return header, rows
+
+
+def _comparison_lines(summary: dict) -> list[str]:
+    """How the vector was built and how the probe agrees with PLR (Markdown bullet text)."""
+    lines = []
+    vector = summary.get("vector")
+    if vector:
+        lines.append(
+            f"steering vector: mean difference of cho − rej at decoder block {vector['layer']} of "
+            f"{vector['n_layers']} (rule: {vector['rule']}), from `{vector['pairs']}`"
+        )
+        settings = vector.get("equal_kl")
+        if settings:
+            lines.append(
+                f"equal KL: p{round(settings['quantile'] * 100)} per-token KL target {_g(settings['target_kl'])} "
+                f"reached by the adapter at α = {_g(settings['alpha_plus'])} / {_g(settings['alpha_minus'])} and "
+                f"by the vector at c = {_g(settings['c_plus'])} / {_g(settings['c_minus'])}"
+            )
+    probe = summary.get("probe")
+    if probe:
+        rho = probe["spearman_vs_trait"]
+        lines.append(
+            f"probe `{probe['suite']}` ({probe['items']} items) vs PLR: Spearman ρ over arm means = "
+            f"{_g(rho.get('rho'), '.3f')} (p = {_g(rho.get('p'), '.2g')}, n = {rho.get('n')} arms)"
+        )
+    return lines
+
+
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in row) + " |" for row in rows]
@@ -169,7 +253,7 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def generation_grid(generations: Sequence[dict], summary: dict, max_prompts: int = 6) -> tuple[list[str], list]:
     """Arm names and, per prompt (first seed only), the prompt and each arm's text."""
-    arms = [a["name"] for a in _adapter_arms(summary) + _prompt_arms(summary)]
+    arms = [a["name"] for a in _all_arms(summary)]
     by_prompt: dict[str, dict[str, str]] = {}
     order: list[str] = []
     for g in generations:
@@ -255,6 +339,12 @@ def render_markdown(summary: dict, generations: Sequence[dict], capability: dict
         ]
     header, rows = _metric_rows(summary)
     lines += ["## Metrics per arm (mean [95% CI])", "", _markdown_table(header, rows), "", _legend(header[2:]), ""]
+    comparison = _comparison_lines(summary)
+    kl_header, kl_rows = equal_kl_rows(summary)
+    if comparison or kl_rows:
+        lines += ["## Adapter, vector and prompt at equal KL", "", *[f"- {line}" for line in comparison], ""]
+    if kl_rows:
+        lines += [_markdown_table(kl_header, kl_rows), "", EQUAL_KL_NOTE, ""]
     lines += _capability_markdown_section(capability, summary)
     arms, grid = generation_grid(generations, summary)
     lines += ["## Generations", ""]
@@ -298,6 +388,29 @@ window.addEventListener('load', function () {
 """
 
 
+EQUAL_KL_NOTE = (
+    "Δ PLR and Δ probe: arm mean minus the base's (α = 0); perplexity ratio: the base model's perplexity of the "
+    "arm's answers over that of the base's answers (coherence cost); KL to base: mean per-token KL on the arm's "
+    "own answers."
+)
+
+
+def _comparison_html(summary: dict) -> list[str]:
+    """The equal-KL table and the vector/probe lines, as HTML (nothing without vector arms or a probe)."""
+    esc = html.escape
+    comparison = _comparison_lines(summary)
+    header, rows = equal_kl_rows(summary)
+    if not comparison and not rows:
+        return []
+    parts = ["<h2>Adapter, vector and prompt at equal KL</h2><ul>", *[f"<li>{esc(x)}</li>" for x in comparison]]
+    parts.append("</ul>")
+    if rows:
+        parts += ["<table><tr>", *[f"<th>{esc(h)}</th>" for h in header], "</tr>"]
+        parts += ["<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows]
+        parts += ["</table>", f"<p>{esc(EQUAL_KL_NOTE)}</p>"]
+    return parts
+
+
 def render_html(
     summary: dict, generations: Sequence[dict], terms: Sequence[str] = (), capability: dict | None = None
 ) -> str:
@@ -327,7 +440,7 @@ def render_html(
     header, rows = _metric_rows(summary)
     parts += ["<h2>Metrics per arm (mean [95% CI])</h2><table><tr>", *[f"<th>{esc(h)}</th>" for h in header], "</tr>"]
     parts += ["<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows]
-    parts += ["</table>", *_capability_html(capability, summary)]
+    parts += ["</table>", *_comparison_html(summary), *_capability_html(capability, summary)]
     arms, grid = generation_grid(generations, summary)
     parts += [
         "<h2>Generations (persona echo highlighted)</h2><table><tr><th>prompt</th>",

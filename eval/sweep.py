@@ -22,12 +22,20 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Sequence
 
 from wsteer.eval.arms import ArmSettings
-from wsteer.eval.metrics import ALL_METRICS, NUISANCE_METRICS, TRAIT_METRIC, dose_response, summarize_arms
+from wsteer.eval.metrics import (
+    ALL_METRICS,
+    NUISANCE_METRICS,
+    PROBE_METRIC,
+    TRAIT_METRIC,
+    dose_response,
+    summarize_arms,
+)
 from wsteer.eval.report import write_report
 from wsteer.eval.scoring import score_answers
+from wsteer.eval.vector import VectorArms
 
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option
@@ -63,6 +71,16 @@ class SweepConfig(ArmSettings):
         "Curated pairs JSONL (prompts disjoint from training) for the held-out preference margin per arm; null = skip.",
     )
     heldout_limit: int = option(32, "At most this many held-out pairs.")
+    vector: VectorArms = option(
+        help="Activation-steering arms: a mean-difference vector from cho/rej pairs, at ±c calibrated to the "
+        "adapter's KL (off unless vector.pairs is set).",
+        factory=VectorArms,
+    )
+    probes: str | None = option(
+        None,
+        "Behavioural probe suite scored under every arm (log p(true) − log p(false)): a built-in name "
+        "('honesty') or a JSONL path; null = skip.",
+    )
     out_dir: str = option("runs/sweep", "Output directory (cache, generations, summary, report).")
 
     def __post_init__(self) -> None:
@@ -76,12 +94,14 @@ class SweepConfig(ArmSettings):
 
 @dataclass
 class Arm:
-    """One way of answering: the adapter at ``alpha`` (kind 'adapter') or a persona prompt (kind 'prompt')."""
+    """One way of answering: the adapter at ``alpha`` (kind 'adapter'), a persona prompt (kind 'prompt') or the
+    steering vector at ``coefficient`` with the adapter off (kind 'vector')."""
 
     name: str
-    kind: Literal["adapter", "prompt"]
+    kind: Literal["adapter", "prompt", "vector"]
     alpha: float | None = None
     persona: Literal["pos", "neg", "none"] | None = None
+    coefficient: float | None = None
 
 
 @dataclass
@@ -101,10 +121,22 @@ def arm_name(alpha: float) -> str:
     return f"α={alpha:+g}"
 
 
-def build_arms(cfg: SweepConfig) -> list[Arm]:
-    """Adapter arms in α order, then the prompt baselines."""
-    arms = [Arm(arm_name(a), "adapter", alpha=float(a)) for a in sorted(dict.fromkeys(cfg.alphas))]
+def vector_arm_name(coefficient: float) -> str:
+    """The display name of the steering-vector arm at ``coefficient`` (e.g. ``vector:c=+2.5``)."""
+    return f"vector:c={coefficient:+g}"
+
+
+def build_arms(cfg: SweepConfig, equal_kl: dict | None = None) -> list[Arm]:
+    """Adapter arms in α order (with the equal-KL α±, if calibrated), the prompt baselines, then the vector arms
+    (the equal-KL ±c and any fixed coefficients; c = 0 would be the base again, so it is left out)."""
+    alphas = list(cfg.alphas)
+    coefficients = [c for c in cfg.vector.coefficients if c != 0] if cfg.vector.pairs else []
+    if equal_kl:
+        alphas += [equal_kl["alpha_plus"], equal_kl["alpha_minus"]]
+        coefficients += [equal_kl["c_plus"], equal_kl["c_minus"]]
+    arms = [Arm(arm_name(a), "adapter", alpha=float(a)) for a in sorted(dict.fromkeys(alphas))]
     arms += [Arm(f"prompt:{p}", "prompt", persona=p) for p in cfg.baselines]
+    arms += [Arm(vector_arm_name(c), "vector", coefficient=float(c)) for c in sorted(dict.fromkeys(coefficients))]
     return arms
 
 
@@ -124,6 +156,7 @@ def plan_rows(cfg: SweepConfig, arms: list[Arm], prompts: list, pair: dict) -> l
                     "kind": arm.kind,
                     "alpha": arm.alpha,
                     "persona": arm.persona,
+                    "coefficient": arm.coefficient,
                     "scale": arm.alpha if arm.kind == "adapter" else 0.0,
                     "prompt_id": prompt.id,
                     "prompt": prompt.prompt,
@@ -134,15 +167,18 @@ def plan_rows(cfg: SweepConfig, arms: list[Arm], prompts: list, pair: dict) -> l
                 }
                 filtering = cfg.vocabulary.mode != "off"
                 rows.append({**base, "filtered": filtering})
-                is_base = base["scale"] == 0.0 and persona is None
+                is_base = base["scale"] == 0.0 and persona is None and arm.coefficient is None
                 if filtering and index < cfg.leak_check_prompts and not is_base:
                     rows.append({**base, "filtered": False})
     return rows
 
 
 def _generation_key(row: dict, fingerprint: dict, cfg: SweepConfig, terms: list[str]) -> str:
+    # Vector rows add the vector and its coefficient; other rows keep the keys earlier caches hold.
+    vector = {"vector": row["vector"], "coefficient": row["coefficient"]} if row.get("coefficient") is not None else {}
     return sha256_json(
         {
+            **vector,
             "model": fingerprint,
             "scale": row["scale"],
             "messages": row["messages"],
@@ -167,10 +203,19 @@ def _resolve_pair(cfg: SweepConfig, info) -> dict:
     )
 
 
+def _by_coefficient(items: list, coefficient) -> dict:
+    """``items`` grouped by ``coefficient(item)`` (None: not a vector row), in first-seen order."""
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(coefficient(item), []).append(item)
+    return groups
+
+
 def _generate_missing(
-    model, tokenizer, cfg: SweepConfig, rows: list[dict], log: JsonlAppendLog, terms: list[str]
+    model, tokenizer, cfg: SweepConfig, rows: list[dict], log: JsonlAppendLog, terms: list[str], steering=None
 ) -> int:
-    """Generate rows whose key is not in the cache log; append each chunk as it finishes. Returns the count."""
+    """Generate rows whose key is not in the cache log; append each chunk as it finishes. Returns the count.
+    ``steering``: the :class:`~wsteer.eval.vector.VectorSteering` vector rows are generated under."""
     from wsteer.leak import PersonaVocabularyProcessor
     from wsteer.lora import per_row_adapter_scale
 
@@ -179,11 +224,11 @@ def _generate_missing(
     for row in rows:
         if row["key"] not in cached and row["key"] not in seen:
             seen.add(row["key"])
-            todo.append(
-                GenerationRequest(row["messages"], seed=row["seed"], tag=(row["key"], row["scale"], row["filtered"]))
-            )
+            tag = (row["key"], row["scale"], row["filtered"], row.get("coefficient"))
+            todo.append(GenerationRequest(row["messages"], seed=row["seed"], tag=tag))
     if not todo:
         return 0
+    # Rows of adapter and prompt arms share batches (per-row α); each vector coefficient gets batches of its own.
     backend = HFBackend(model, tokenizer, batch_size=cfg.batch_size)
     mode = "ban" if cfg.vocabulary.mode == "ban" else "penalty"
 
@@ -194,20 +239,24 @@ def _generate_missing(
         return [PersonaVocabularyProcessor(tokenizer, per_row, mode=mode, penalty=cfg.vocabulary.penalty)]
 
     def scales(batch):
+        coefficients = {request.tag[3] for request in batch}
+        if coefficients != {None}:
+            return steering([request.tag[3] for request in batch])  # raises on a batch mixing coefficients
         return per_row_adapter_scale(model, [request.tag[1] for request in batch])
 
     from tqdm.auto import tqdm
 
     chunk = cfg.batch_size * 2  # append to the cache every two batches, so a kill loses little
     with tqdm(total=len(todo), desc="sweep: generate", unit="row") as bar:
-        for start in range(0, len(todo), chunk):
-            for g in backend.generate(
-                todo[start : start + chunk], cfg.sampling, logits_processors=processors, batch_hook=scales
-            ):
-                log.append(
-                    {"key": g.request.tag[0], "text": g.text, "tokens": len(g.token_ids), "finish": g.finish_reason}
-                )
-            bar.update(len(todo[start : start + chunk]))
+        for group in _by_coefficient(todo, lambda r: r.tag[3]).values():
+            for start in range(0, len(group), chunk):
+                for g in backend.generate(
+                    group[start : start + chunk], cfg.sampling, logits_processors=processors, batch_hook=scales
+                ):
+                    log.append(
+                        {"key": g.request.tag[0], "text": g.text, "tokens": len(g.token_ids), "finish": g.finish_reason}
+                    )
+                bar.update(len(group[start : start + chunk]))
     return len(todo)
 
 
@@ -218,9 +267,17 @@ def is_measured(row: dict, cfg: SweepConfig) -> bool:
 
 
 def _score_missing(
-    model, tokenizer, cfg: SweepConfig, rows: list[dict], pair: dict, terms: list[str], log: JsonlAppendLog
+    model,
+    tokenizer,
+    cfg: SweepConfig,
+    rows: list[dict],
+    pair: dict,
+    terms: list[str],
+    log: JsonlAppendLog,
+    steering=None,
 ) -> None:
-    """Score rows whose (generation key, score version) is not in the score cache."""
+    """Score rows whose (generation key, score version) is not in the score cache (vector rows under
+    ``steering`` at their coefficient, one coefficient per batch)."""
     from wsteer.lora import per_row_adapter_scale
 
     done = {r["key"] for r in log.records if r.get("version") == SCORE_VERSION}
@@ -237,13 +294,20 @@ def _score_missing(
         if not is_measured(row, cfg):
             log.append({"key": row["key"], "version": SCORE_VERSION, **text_metrics(row["text"], terms)})
     chunk = cfg.batch_size * 4
+    parts = [
+        group[start : start + chunk]
+        for group in _by_coefficient(model_scored, lambda r: r.get("coefficient")).values()
+        for start in range(0, len(group), chunk)
+    ]
     with tqdm(total=len(model_scored), desc="sweep: score", unit="row", disable=not model_scored) as bar:
-        for start in range(0, len(model_scored), chunk):
-            part = model_scored[start : start + chunk]
+        for part in parts:
             scales = [r["scale"] for r in part]
+            coefficient = part[0].get("coefficient")
             records = score_answers(
                 model,
-                lambda a, b, scales=scales: per_row_adapter_scale(model, scales[a:b]),
+                (lambda a, b, c=coefficient: steering.at(c))
+                if coefficient is not None
+                else (lambda a, b, scales=scales: per_row_adapter_scale(model, scales[a:b])),
                 model,
                 tokenizer,
                 part,
@@ -257,10 +321,25 @@ def _score_missing(
             bar.update(len(part))
 
 
-def heldout_margins(model, tokenizer, cfg: SweepConfig, arms: list[Arm], pair: dict) -> list[dict]:
+def arm_context(model, arm: Arm, steering=None):
+    """Context that runs ``model`` as ``arm`` answers: the adapter at α, the vector at c (adapter off), or the
+    base (prompt arms: their persona is in the system prompt, see :func:`arm_system`)."""
+    from wsteer.lora import scaled_adapter
+
+    if arm.kind == "vector":
+        return steering.at(arm.coefficient)
+    return scaled_adapter(model, arm.alpha if arm.kind == "adapter" else 0.0)
+
+
+def arm_system(arm: Arm, pair: dict) -> str | None:
+    """The system prompt an arm answers under: its persona for a prompt arm, none otherwise."""
+    persona = {"pos": pair["pos"], "neg": pair["neg"]}.get(arm.persona or "none")
+    return fill_template(pair["template"], persona) if persona else None
+
+
+def heldout_margins(model, tokenizer, cfg: SweepConfig, arms: list[Arm], pair: dict, steering=None) -> list[dict]:
     """One row per (arm, held-out pair): the length-normalised margin logp(cho) − logp(rej) under that arm."""
     from wsteer.io import read_jsonl
-    from wsteer.lora import scaled_adapter
     from wsteer.records import PairRecord
     from wsteer.scoring import preference_margins
 
@@ -268,13 +347,27 @@ def heldout_margins(model, tokenizer, cfg: SweepConfig, arms: list[Arm], pair: d
     prompts, cho, rej = ([r[k] for r in records] for k in ("prompt", "cho", "rej"))
     out = []
     for arm in arms:
-        persona = {"pos": pair["pos"], "neg": pair["neg"]}.get(arm.persona or "none")
-        system = fill_template(pair["template"], persona) if persona else None
-        with scaled_adapter(model, arm.alpha if arm.kind == "adapter" else 0.0):
-            margins = preference_margins(model, tokenizer, prompts, cho, rej, system=system, batch_size=cfg.batch_size)
+        with arm_context(model, arm, steering):
+            margins = preference_margins(
+                model, tokenizer, prompts, cho, rej, system=arm_system(arm, pair), batch_size=cfg.batch_size
+            )
         out += [
             {"arm": arm.name, "alpha": arm.alpha, "pair_id": r["id"], "margin": m} for r, m in zip(records, margins)
         ]
+    return out
+
+
+def probe_rows(model, tokenizer, cfg: SweepConfig, arms: list[Arm], pair: dict, steering=None) -> list[dict]:
+    """One row per (arm, probe item): ``probe`` = log p(true) − log p(false) under that arm
+    (:func:`wsteer.eval.probe.probe_scores`)."""
+    from wsteer.eval.probe import load_probe_items, probe_scores
+
+    items = load_probe_items(cfg.probes)
+    out = []
+    for arm in arms:
+        context = arm_context(model, arm, steering)
+        scores = probe_scores(model, tokenizer, items, context, arm_system(arm, pair), cfg.batch_size)
+        out += [{"arm": arm.name, "alpha": arm.alpha, "item_id": i["id"], "probe": v} for i, v in zip(items, scores)]
     return out
 
 
@@ -300,11 +393,14 @@ def summarize(
     adapter: str,
     model_name: str,
     n_prompts: int,
+    probes: Sequence[dict] = (),
+    vector: dict | None = None,
 ) -> dict:
-    """The sweep summary the report and the demo read."""
+    """The sweep summary the report and the demo read. ``probes``: :func:`probe_rows`; ``vector``: how the
+    steering vector was built and the equal-KL settings (:func:`wsteer.eval.vector.equal_kl_settings`)."""
     filtered = [r for r in rows if is_measured(r, cfg)]
     arm_dicts = summarize_arms(
-        filtered + margin_rows, [dataclasses.asdict(a) for a in arms], ALL_METRICS, seed=cfg.seed
+        filtered + margin_rows + list(probes), [dataclasses.asdict(a) for a in arms], ALL_METRICS, seed=cfg.seed
     )
     adapter_rows = [r for r in filtered if r["kind"] == "adapter"]
     dose = dose_response(adapter_rows, TRAIT_METRIC, NUISANCE_METRICS)
@@ -337,6 +433,20 @@ def summarize(
         "dose_response": dose,
         "leak": leak_rates(rows),
         "heldout_pairs": len({r["pair_id"] for r in margin_rows}),
+        "probe": probe_agreement(arm_dicts, cfg.probes, len({r["item_id"] for r in probes})) if probes else None,
+        "vector": vector,
+    }
+
+
+def probe_agreement(arm_dicts: list[dict], suite: str, n_items: int) -> dict:
+    """How the probe agrees with the trait score: Spearman ρ of the per-arm probe means vs PLR means."""
+    both = [a["metrics"] for a in arm_dicts if PROBE_METRIC in a["metrics"] and TRAIT_METRIC in a["metrics"]]
+    return {
+        "suite": suite,
+        "items": n_items,
+        "spearman_vs_trait": spearman(
+            [m[PROBE_METRIC]["mean"] for m in both], [m[TRAIT_METRIC]["mean"] for m in both]
+        ),
     }
 
 
@@ -356,7 +466,8 @@ def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
         model, tokenizer = load_steerable(cfg.adapter, cfg.base, dtype=cfg.dtype)
     terms = persona_terms(pair["pos"], pair["neg"], extra=cfg.vocabulary.extra_terms)
     prompts = resolve_prompts(cfg.prompts)
-    arms = build_arms(cfg)
+    steering, vector = _vector_arms(model, tokenizer, cfg)
+    arms = build_arms(cfg, vector.get("equal_kl") if vector else None)
     rows = plan_rows(cfg, arms, prompts, pair)
     base_path = Path(model.wsteer_source["path"]) if hasattr(model, "wsteer_source") else None
     fingerprint = {
@@ -364,20 +475,38 @@ def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
         "adapter": sha256_path(Path(cfg.adapter) / "adapter_model.safetensors"),
     }
     for row in rows:
+        if row["coefficient"] is not None:
+            row["vector"] = vector["sha256"]
         row["key"] = _generation_key(row, fingerprint, cfg, terms)
     with JsonlAppendLog(out_dir / "cache" / "generations.jsonl") as gen_log:
-        generated = _generate_missing(model, tokenizer, cfg, rows, gen_log, terms)
+        generated = _generate_missing(model, tokenizer, cfg, rows, gen_log, terms, steering)
         _attach_generations(rows, gen_log.records)
     with JsonlAppendLog(out_dir / "cache" / "scores.jsonl") as score_log:
-        _score_missing(model, tokenizer, cfg, rows, pair, terms, score_log)
+        _score_missing(model, tokenizer, cfg, rows, pair, terms, score_log, steering)
         _attach_scores(rows, score_log.records)
-    margin_rows = heldout_margins(model, tokenizer, cfg, arms, pair) if cfg.heldout_pairs else []
+    margin_rows = heldout_margins(model, tokenizer, cfg, arms, pair, steering) if cfg.heldout_pairs else []
+    probes = probe_rows(model, tokenizer, cfg, arms, pair, steering) if cfg.probes else []
+    model_name = info.base_model if info else str(cfg.base)
     summary = summarize(
-        cfg, arms, rows, margin_rows, pair, str(cfg.adapter), info.base_model if info else str(cfg.base), len(prompts)
+        cfg, arms, rows, margin_rows, pair, str(cfg.adapter), model_name, len(prompts), probes, vector
     )
     report = _write_outputs(cfg, summary, rows, terms, generated)
     cached = len({r["key"] for r in rows}) - generated
     return SweepResult(out_dir, summary, report, generated, cached, round(time.time() - started, 1))
+
+
+def _vector_arms(model, tokenizer, cfg: SweepConfig) -> tuple:
+    """(VectorSteering, its summary entry) when ``vector.pairs`` is set, else (None, None); with
+    ``vector.calibrate``, the entry holds the equal-KL α± and c± (:func:`wsteer.eval.vector.equal_kl_settings`)."""
+    from wsteer.eval.vector import build_vector_steering, equal_kl_settings
+
+    if not cfg.vector.pairs:
+        return None, None
+    steering, layer = build_vector_steering(model, tokenizer, cfg.vector, cfg.heldout_pairs, cfg.batch_size)
+    entry = {"pairs": cfg.vector.pairs, "sha256": steering.digest(), **layer}
+    if cfg.vector.calibrate:
+        entry["equal_kl"] = equal_kl_settings(model, tokenizer, steering, cfg.vector, cfg.batch_size)
+    return steering, entry
 
 
 def _attach_generations(rows: list[dict], records: list[dict]) -> None:
@@ -408,6 +537,8 @@ def _write_outputs(cfg: SweepConfig, summary: dict, rows: list[dict], terms: lis
     inputs = {"adapter": Path(cfg.adapter)}
     if cfg.heldout_pairs:
         inputs["heldout_pairs"] = Path(cfg.heldout_pairs)
+    if cfg.vector.pairs:
+        inputs["vector_pairs"] = Path(cfg.vector.pairs)
     write_run_record(
         out_dir,
         STAGE,
