@@ -444,9 +444,7 @@ def probe_agreement(arm_dicts: list[dict], suite: str, n_items: int) -> dict:
     return {
         "suite": suite,
         "items": n_items,
-        "spearman_vs_trait": spearman(
-            [m[PROBE_METRIC]["mean"] for m in both], [m[TRAIT_METRIC]["mean"] for m in both]
-        ),
+        "spearman_vs_trait": spearman([m[PROBE_METRIC]["mean"] for m in both], [m[TRAIT_METRIC]["mean"] for m in both]),
     }
 
 
@@ -487,9 +485,7 @@ def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
     margin_rows = heldout_margins(model, tokenizer, cfg, arms, pair, steering) if cfg.heldout_pairs else []
     probes = probe_rows(model, tokenizer, cfg, arms, pair, steering) if cfg.probes else []
     model_name = info.base_model if info else str(cfg.base)
-    summary = summarize(
-        cfg, arms, rows, margin_rows, pair, str(cfg.adapter), model_name, len(prompts), probes, vector
-    )
+    summary = summarize(cfg, arms, rows, margin_rows, pair, str(cfg.adapter), model_name, len(prompts), probes, vector)
     report = _write_outputs(cfg, summary, rows, terms, generated)
     cached = len({r["key"] for r in rows}) - generated
     return SweepResult(out_dir, summary, report, generated, cached, round(time.time() - started, 1))

@@ -145,7 +145,6 @@ def read_pairs(path: str, limit: int) -> list[dict]:
 def train_vector(model, tokenizer, records: Sequence[dict], layers: list[int] | None, batch_size: int = 8):
     """Mean-difference :class:`steering_vectors.SteeringVector` of the base model (adapter off) at ``layers``."""
     from steering_vectors import train_steering_vector
-
     from wsteer.eval.scoring import base_context
 
     with base_context(model):
@@ -159,12 +158,15 @@ def separation_by_layer(model, tokenizer, vector, heldout: Sequence[dict], batch
     (cho − rej) projects positively on the layer's vector, and the mean projection over its standard deviation."""
     import torch
     from steering_vectors import extract_activations
-
     from wsteer.eval.scoring import base_context
 
     with base_context(model):
         pos, neg = extract_activations(
-            model, tokenizer, pair_texts(tokenizer, heldout), layers=list(vector.layer_activations), batch_size=batch_size
+            model,
+            tokenizer,
+            pair_texts(tokenizer, heldout),
+            layers=list(vector.layer_activations),
+            batch_size=batch_size,
         )
     out = {}
     for layer, direction in vector.layer_activations.items():

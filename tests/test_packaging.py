@@ -15,7 +15,13 @@ from wsteer.resources import shipped_path
 tomllib = pytest.importorskip("tomllib")  # Python ≥ 3.11
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ("configs/*.yaml", "configs/accelerate/*.yaml", "pairs/library/*.yaml", "pairs/prompts/tasks.jsonl", "pairs/probes/*.jsonl")
+SHIPPED = (
+    "configs/*.yaml",
+    "configs/accelerate/*.yaml",
+    "pairs/library/*.yaml",
+    "pairs/prompts/tasks.jsonl",
+    "pairs/probes/*.jsonl",
+)
 
 
 def setuptools_config() -> dict:

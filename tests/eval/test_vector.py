@@ -63,6 +63,7 @@ def test_vector_is_the_mean_difference_at_the_middle_block(steered):
     texts = pair_texts(tokenizer, records)
     base = model.get_base_model()
     with torch.inference_mode(), model.disable_adapter():
+
         def last_hidden(text):
             ids = tokenizer(text, return_tensors="pt")["input_ids"]
             return base(input_ids=ids, output_hidden_states=True).hidden_states[3][0, -1]  # [d] after block 2
@@ -94,7 +95,7 @@ def test_coefficient_zero_is_the_base_and_nonzero_changes_from_the_chosen_block(
 
 
 def test_a_batch_cannot_mix_coefficients(steered):
-    model, tokenizer, _, pairs = steered
+    model, tokenizer, _, _ = steered
     steering = VectorSteering(model, train_vector(model, tokenizer, [{"prompt": "a", "cho": "b", "rej": "c"}], [1]), 1)
     with pytest.raises(ValueError, match="one coefficient"):
         steering([1.0, 2.0])
@@ -125,9 +126,7 @@ def sweep_config(tmp_path, adapter, pairs, **changes):
         vocabulary=VocabularyFilter(mode="off"),
         out_dir=str(tmp_path / "sweep"),
         batch_size=4,
-        vector=VectorArms(
-            pairs=str(pairs), target_kl=0.005, calibration_prompts=3, calibration_tokens=4, rel_tol=0.05
-        ),
+        vector=VectorArms(pairs=str(pairs), target_kl=0.005, calibration_prompts=3, calibration_tokens=4, rel_tol=0.05),
         probes="honesty",
     )
     settings.update(changes)
@@ -161,9 +160,10 @@ def test_sweep_has_vector_arms_at_equal_kl_with_the_same_metrics_and_the_report_
     table = report.split("## Adapter, vector and prompt at equal KL")[1]
     for name in (f"α={settings['alpha_plus']:+g}", f"vector:c={settings['c_plus']:+g}", "prompt:pos", "prompt:neg"):
         assert f"| {name} |" in table, name
-    assert "Spearman ρ over arm means" in report and "<h2>Adapter, vector and prompt at equal KL</h2>" in (
-        result.out_dir / "report.html"
-    ).read_text()
+    assert (
+        "Spearman ρ over arm means" in report
+        and "<h2>Adapter, vector and prompt at equal KL</h2>" in (result.out_dir / "report.html").read_text()
+    )
     # A rerun regenerates nothing: vector rows are cached under the vector's hash and coefficient.
     again = run_sweep(sweep_config(tmp_path, adapter, pairs), model, tokenizer)
     assert again.generated == 0
