@@ -8,7 +8,9 @@ When ``capability.json`` (``wsteer eval capability``: lm-eval task scores per α
 gets a capability section: the scores per α next to the trait, so the cost of steering shows where its effect does.
 
 Input is the sweep summary (see ``wsteer.eval.sweep``): ``{"pair", "arms": [...], "dose_response", "leak", …}`` where
-each arm is ``{"name", "kind": "adapter"|"prompt", "alpha", "persona", "metrics": {metric: {"mean","lo","hi","n"}}}``.
+each arm is ``{"name", "kind": "adapter"|"prompt"|"vector", "alpha", "persona", "coefficient", "metrics":
+{metric: {"mean","lo","hi","n"}}}``. With vector arms and a probe the report adds the equal-KL comparison:
+adapter, vector and prompt side by side (:func:`equal_kl_rows`).
 """
 
 from __future__ import annotations

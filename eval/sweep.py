@@ -7,6 +7,12 @@ by :func:`wsteer.lora.per_row_adapter_scale`, each row's persona-vocabulary filt
 :class:`wsteer.leak.PersonaVocabularyProcessor`. A few prompts are also answered with the filter off, to measure
 the leak rate the filter prevents.
 
+With ``vector.pairs`` set, activation-steering arms join (:mod:`wsteer.eval.vector`): a mean-difference steering
+vector from those cho/rej pairs at ±c, calibrated with the adapter's α± to the same p95 KL (``vector.target_kl``).
+Vector rows run in batches of their own, one coefficient per batch. With ``probes`` set, every arm also scores a
+behavioural probe suite (:mod:`wsteer.eval.probe`): the per-arm ``probe`` metric, and its Spearman agreement with
+PLR over the arm means.
+
 Generations and their scores are cached (append-only JSONL under ``out_dir/cache``) by model fingerprint, adapter
 hash, α, messages, seed, sampling and filter, so a rerun — or a resumed, interrupted run — regenerates nothing
 that is already there.
