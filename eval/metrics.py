@@ -22,19 +22,20 @@ class Metric:
     """One per-answer (or per held-out pair) measurement of an arm.
 
     ``kind``: ``trait`` (the judge-free trait score), ``probe`` (the second trait measure: a behavioural probe
-    suite, per item, :mod:`wsteer.eval.probe`), ``margin`` (held-out preference margin, per pair, not per
+    suite, per item, :mod:`wsteer.eval.probe`), ``judge`` (an LLM judge's verdict on each answer against the base's
+    answer to the same prompt), ``margin`` (held-out preference margin, per pair, not per
     answer), ``nuisance`` (what must not move more than the trait: the dose-response check) or ``diagnostic``.
     ``source``: what computes it — ``model`` (:mod:`wsteer.eval.scoring`), ``text``
-    (:func:`wsteer.textstats.text_metrics`), ``generation`` (the decoder), ``heldout`` (held-out pairs) or ``probe``
-    (probe items).
+    (:func:`wsteer.textstats.text_metrics`), ``generation`` (the decoder), ``heldout`` (held-out pairs), ``probe``
+    (probe items) or ``judge`` (an LLM judge).
     ``higher``: what a higher value means. ``ab``: compared pair by pair in A/B; ``table``: a column of the
     sweep report's table.
     """
 
     name: str
     label: str
-    kind: Literal["trait", "probe", "margin", "nuisance", "diagnostic"]
-    source: Literal["model", "text", "generation", "heldout", "probe"]
+    kind: Literal["trait", "probe", "judge", "margin", "nuisance", "diagnostic"]
+    source: Literal["model", "text", "generation", "heldout", "probe", "judge"]
     higher: str
     ab: bool = True
     table: bool = True
@@ -44,6 +45,7 @@ class Metric:
 METRICS: tuple[Metric, ...] = (
     Metric("plr", "trait: persona log-likelihood ratio (pos − neg)", "trait", "model", "reads more like pos"),
     Metric("probe", "probe: log p(true) − log p(false)", "probe", "probe", "prefers the true answer more", ab=False),
+    Metric("judge", "judge: more pos than the base (+1) / less (−1)", "judge", "judge", "judged more pos", ab=False),
     Metric("margin", "held-out preference margin", "margin", "heldout", "prefers cho over rej more", ab=False),
     Metric("tokens", "length (tokens)", "nuisance", "generation", "longer"),
     Metric("truncated", "share cut at max_new_tokens", "nuisance", "generation", "more answers cut", ab=False),
@@ -63,6 +65,7 @@ METRIC_BY_NAME = {m.name: m for m in METRICS}
 
 TRAIT_METRIC = next(m.name for m in METRICS if m.kind == "trait")
 PROBE_METRIC = next(m.name for m in METRICS if m.kind == "probe")
+JUDGE_METRIC = next(m.name for m in METRICS if m.kind == "judge")
 NUISANCE_METRICS = tuple(m.name for m in METRICS if m.kind == "nuisance")
 ALL_METRICS = tuple(m.name for m in METRICS)  # what a sweep summarises per arm
 AB_METRICS = tuple(m.name for m in METRICS if m.ab)  # what A/B compares pair by pair

@@ -244,6 +244,13 @@ def _comparison_lines(summary: dict) -> list[str]:
             f"probe `{probe['suite']}` ({probe['items']} items) vs PLR: Spearman ρ over arm means = "
             f"{_g(rho.get('rho'), '.3f')} (p = {_g(rho.get('p'), '.2g')}, n = {rho.get('n')} arms)"
         )
+    judge = summary.get("judge")
+    if judge:
+        rho = judge["spearman_vs_trait"]
+        lines.append(
+            f"LLM judge ({judge['answers']} answers, each against the base's) vs PLR: Spearman ρ over arm means = "
+            f"{_g(rho.get('rho'), '.3f')} (p = {_g(rho.get('p'), '.2g')}, n = {rho.get('n')} arms)"
+        )
     return lines
 
 

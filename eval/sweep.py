@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 from wsteer.eval.arms import ArmSettings
+from wsteer.eval.judge import JudgeConfig
 from wsteer.eval.metrics import (
     ALL_METRICS,
+    JUDGE_METRIC,
     NUISANCE_METRICS,
     PROBE_METRIC,
     TRAIT_METRIC,
@@ -86,6 +88,11 @@ class SweepConfig(ArmSettings):
         None,
         "Behavioural probe suite scored under every arm (log p(true) − log p(false)): a built-in name "
         "('honesty') or a JSONL path; null = skip.",
+    )
+    judge: JudgeConfig = option(
+        help="Optional LLM judge: each arm's answers against the base's (α = 0) on the same prompt and seed, both "
+        "orders; per-arm metric 'judge' = +1 more pos / −1 less / 0 tie or inconsistent.",
+        factory=JudgeConfig,
     )
     out_dir: str = option("runs/sweep", "Output directory (cache, generations, summary, report).")
 
@@ -377,6 +384,33 @@ def probe_rows(model, tokenizer, cfg: SweepConfig, arms: list[Arm], pair: dict, 
     return out
 
 
+def judge_rows(cfg: SweepConfig, arms: list[Arm], rows: list[dict], pair: dict) -> list[dict]:
+    """One row per (arm, answer) judged against the base's answer to the same (prompt, sample):
+    ``judge`` = +1 when the judge finds the arm's answer more pos, −1 less, 0 a tie or position-inconsistent."""
+    from wsteer.eval.judge import judge_pairs
+
+    base = {(r["prompt_id"], r["sample"]): r for r in rows if is_measured(r, cfg) and r["arm"] == arm_name(0.0)}
+    if not base:
+        raise WsteerError(
+            "the judge compares every arm with the base, but α = 0 is not swept", where="alphas", fix="add 0 to alphas"
+        )
+    score = {"A": 1.0, "B": -1.0, "tie": 0.0}
+    out = []
+    for arm in arms:
+        if arm.kind == "adapter" and arm.alpha == 0.0:
+            continue
+        mine = [r for r in rows if is_measured(r, cfg) and r["arm"] == arm.name][: cfg.judge.max_pairs]
+        others = [base[(r["prompt_id"], r["sample"])]["text"] for r in mine]
+        verdicts = judge_pairs(
+            [r["prompt"] for r in mine], [r["text"] for r in mine], others, pair["pos"], pair["neg"], cfg.judge
+        )
+        out += [
+            {"arm": arm.name, "alpha": arm.alpha, "prompt_id": r["prompt_id"], "judge": score[v["trait"]]}
+            for r, v in zip(mine, verdicts)
+        ]
+    return out
+
+
 def leak_rates(rows: list[dict]) -> dict:
     """Leak rate with and without the filter, over the same (prompt, arm) rows."""
     unfiltered = {(r["arm"], r["prompt_id"], r["sample"]): r for r in rows if not r["filtered"]}
@@ -401,12 +435,16 @@ def summarize(
     n_prompts: int,
     probes: Sequence[dict] = (),
     vector: dict | None = None,
+    judged: Sequence[dict] = (),
 ) -> dict:
     """The sweep summary the report and the demo read. ``probes``: :func:`probe_rows`; ``vector``: how the
     steering vector was built and the equal-KL settings (:func:`wsteer.eval.vector.equal_kl_settings`)."""
     filtered = [r for r in rows if is_measured(r, cfg)]
     arm_dicts = summarize_arms(
-        filtered + margin_rows + list(probes), [dataclasses.asdict(a) for a in arms], ALL_METRICS, seed=cfg.seed
+        filtered + margin_rows + list(probes) + list(judged),
+        [dataclasses.asdict(a) for a in arms],
+        ALL_METRICS,
+        seed=cfg.seed,
     )
     adapter_rows = [r for r in filtered if r["kind"] == "adapter"]
     dose = dose_response(adapter_rows, TRAIT_METRIC, NUISANCE_METRICS)
@@ -440,18 +478,21 @@ def summarize(
         "leak": leak_rates(rows),
         "heldout_pairs": len({r["pair_id"] for r in margin_rows}),
         "probe": probe_agreement(arm_dicts, cfg.probes, len({r["item_id"] for r in probes})) if probes else None,
+        "judge": agreement(arm_dicts, JUDGE_METRIC, {"answers": len(judged)}) if judged else None,
         "vector": vector,
     }
 
 
+def agreement(arm_dicts: list[dict], metric: str, info: dict) -> dict:
+    """``info`` plus how ``metric`` agrees with the trait score: Spearman ρ of its per-arm means vs PLR's."""
+    both = [a["metrics"] for a in arm_dicts if metric in a["metrics"] and TRAIT_METRIC in a["metrics"]]
+    rho = spearman([m[metric]["mean"] for m in both], [m[TRAIT_METRIC]["mean"] for m in both])
+    return {**info, "spearman_vs_trait": rho}
+
+
 def probe_agreement(arm_dicts: list[dict], suite: str, n_items: int) -> dict:
     """How the probe agrees with the trait score: Spearman ρ of the per-arm probe means vs PLR means."""
-    both = [a["metrics"] for a in arm_dicts if PROBE_METRIC in a["metrics"] and TRAIT_METRIC in a["metrics"]]
-    return {
-        "suite": suite,
-        "items": n_items,
-        "spearman_vs_trait": spearman([m[PROBE_METRIC]["mean"] for m in both], [m[TRAIT_METRIC]["mean"] for m in both]),
-    }
+    return agreement(arm_dicts, PROBE_METRIC, {"suite": suite, "items": n_items})
 
 
 def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
@@ -490,8 +531,11 @@ def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
         _attach_scores(rows, score_log.records)
     margin_rows = heldout_margins(model, tokenizer, cfg, arms, pair, steering) if cfg.heldout_pairs else []
     probes = probe_rows(model, tokenizer, cfg, arms, pair, steering) if cfg.probes else []
+    judged = judge_rows(cfg, arms, rows, pair) if cfg.judge.enabled else []
     model_name = info.base_model if info else str(cfg.base)
-    summary = summarize(cfg, arms, rows, margin_rows, pair, str(cfg.adapter), model_name, len(prompts), probes, vector)
+    summary = summarize(
+        cfg, arms, rows, margin_rows, pair, str(cfg.adapter), model_name, len(prompts), probes, vector, judged
+    )
     report = _write_outputs(cfg, summary, rows, terms, generated)
     cached = len({r["key"] for r in rows}) - generated
     return SweepResult(out_dir, summary, report, generated, cached, round(time.time() - started, 1))

@@ -179,3 +179,46 @@ def test_separation_rule_picks_the_best_separating_block(steered, tmp_path):
     best = max(scores, key=lambda k: (scores[k]["accuracy"], scores[k]["d"]))
     assert steering.layer == info["layer"] == best and list(steering.vector.layer_activations) == [best]
     assert all(0.0 <= s["accuracy"] <= 1.0 and math.isfinite(s["d"]) for s in scores.values())
+
+
+def test_the_optional_judge_rates_each_arm_against_the_base(steered, tmp_path, monkeypatch):
+    """A fake judge that prefers whichever answer is longer: the per-arm 'judge' metric is its verdict, in [-1, 1],
+    from both orders, and the base is not judged against itself."""
+    import re
+
+    from fake_llm import FakeChatServer
+    from wsteer.eval.judge import JudgeConfig
+
+    def longer_is_more_pos(body):
+        text = body["messages"][-1]["content"]
+        one, two = re.search(r"RESPONSE 1:\n(.*?)\n\nRESPONSE 2:\n(.*?)\n\nThe trait", text, re.S).groups()
+        winner = "1" if len(one) > len(two) else "2" if len(two) > len(one) else "tie"
+        return json.dumps({"trait": winner, "longer": winner, "refuses": "tie", "hedges": "tie",
+                           "more_formal": "tie", "incoherent": "tie"})  # fmt: skip
+
+    monkeypatch.setenv("WSTEER_TEST_JUDGE_KEY", "sk-test")
+    model, tokenizer, adapter, pairs = steered
+    with FakeChatServer(longer_is_more_pos) as server:
+        judge = JudgeConfig(enabled=True, base_url=server.url, model="fake", api_key_env="WSTEER_TEST_JUDGE_KEY")
+        cfg = sweep_config(
+            tmp_path,
+            adapter,
+            pairs,
+            judge=judge,
+            probes=None,
+            vector=VectorArms(pairs=str(pairs), calibrate=False, coefficients=[3.0]),
+        )
+        result = run_sweep(cfg, model, tokenizer)
+    rows = [json.loads(line) for line in (result.out_dir / "generations.jsonl").read_text().splitlines()]
+    base = {r["prompt_id"]: r["text"] for r in rows if r["arm"] == "α=+0"}
+    arms = {a["name"]: a for a in result.summary["arms"]}
+    assert "judge" not in arms["α=+0"]["metrics"]
+    for name in ("α=+1", "α=-1", "prompt:pos", "vector:c=+3"):
+        mine = [r for r in rows if r["arm"] == name]
+        expected = [
+            (len(r["text"]) > len(base[r["prompt_id"]])) - (len(r["text"]) < len(base[r["prompt_id"]])) for r in mine
+        ]
+        assert arms[name]["metrics"]["judge"]["mean"] == pytest.approx(sum(expected) / len(expected)), name
+    assert (
+        result.summary["judge"]["answers"] == 5 * 2
+    )  # 5 arms besides the base, 2 prompts and "LLM judge" in (result.out_dir / "report.md").read_text()
