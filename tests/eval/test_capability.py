@@ -4,6 +4,7 @@ own lm-eval score, steering changes them, and the sweep report gets them beside 
 import contextlib
 import json
 
+import lm_eval  # noqa: F401  (the test extra installs it: missing fails, never skips)
 import pytest
 from adapter_helpers import make_adapter, write_steering
 from wsteer.eval.capability import CapabilityConfig, run_capability
@@ -15,8 +16,6 @@ from wsteer.generation import SamplingConfig
 from wsteer.leak import VocabularyFilter
 from wsteer.prompts import PromptSource
 from wsteer.testing import save_tiny_model
-
-pytest.importorskip("lm_eval")
 
 ALPHAS = [-2.0, 0.0, 2.0]
 ROWS = [

@@ -5,6 +5,9 @@ import json
 import math
 
 import pytest
+
+# steering-vectors is part of the test install (README command (b)): a missing package fails here, never skips.
+import steering_vectors  # noqa: F401
 import torch
 from adapter_helpers import make_adapter, write_steering
 from wsteer.adapters.calibrate import CalibrateConfig, measure, search_alphas
@@ -17,8 +20,6 @@ from wsteer.io import write_jsonl
 from wsteer.leak import VocabularyFilter
 from wsteer.prompts import PromptSource
 from wsteer.testing import save_tiny_model
-
-pytest.importorskip("steering_vectors", reason="pip install --no-deps steering-vectors==0.12.2 (see pyproject)")
 
 PROMPTS = ["Why is the sky blue?", "Give me one tip for a job interview.", "Describe a rainy afternoon."]
 
