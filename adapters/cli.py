@@ -11,24 +11,126 @@ from wsteer.errors import WsteerError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``adapters`` command group."""
+    """Add the ``adapters`` command group: one table row per verb (its config class, handler and help)."""
     adapters = subparsers.add_parser(
         "adapters", help="steer, merge, combine, calibrate, export, push, card, inspect adapters"
     )
     verbs = adapters.add_subparsers(dest="adapters_command", metavar="VERB", required=True)
-    _add_steer(verbs)
-    _add_merge(verbs)
-    _add_combine(verbs)
-    _add_calibrate(verbs)
-    _add_export(verbs)
-    _add_push(verbs)
-    _add_card(verbs)
-    _add_inspect(verbs)
+    for name, config, handler, positional, help_text, description in _verbs():
+        _add_verb(verbs, name, config, handler, positional, help_text, description)
+
+
+def _verbs() -> list[tuple]:
+    """(name, (config class, default config file), handler, positional argument, help, description) per verb."""
+    from wsteer.adapters.calibrate import DEFAULT_CONFIG as CALIBRATE_CONFIG
+    from wsteer.adapters.calibrate import CalibrateConfig
+    from wsteer.adapters.card import CardConfig
+    from wsteer.adapters.combine import CombineConfig
+    from wsteer.adapters.export import ExportConfig
+    from wsteer.adapters.inspect import InspectConfig
+    from wsteer.adapters.merge import MergeConfig
+    from wsteer.adapters.push import PushConfig
+    from wsteer.adapters.steer import SteerConfig
+
+    return [
+        (
+            "steer",
+            (SteerConfig, None),
+            _steer,
+            _adapter_argument,
+            "answer prompts with the adapter at one or more α",
+            "Generate with the adapter's delta scaled by each α in alphas (0 = base). α > 0 steers "
+            "toward steering.json's pos persona, α < 0 toward neg. Example: `wsteer adapters steer "
+            'runs/honest/adapter alphas=[-1,0,1] prompts=["Is the sea wet?"]`.',
+        ),
+        (
+            "merge",
+            (MergeConfig, None),
+            _merge,
+            _adapter_argument,
+            "write base + α·ΔW as a new checkpoint (streamed shard by shard)",
+            "Merge the adapter at a fixed α into a copy of its base checkpoint. The result loads with "
+            "plain AutoModelForCausalLM.from_pretrained or vLLM. Example: `wsteer adapters merge "
+            "runs/honest/adapter alpha=1.5 out=runs/honest-1.5`.",
+        ),
+        (
+            "combine",
+            (CombineConfig, None),
+            _combine,
+            _parts_argument,
+            "one exact adapter for Σ w_i·ΔW_i (rank concatenation)",
+            "Combine adapters of one base with signed weights, e.g. `wsteer adapters combine "
+            "runs/honest/adapter:+1.0 runs/authority/adapter:-0.5 out=runs/mix/adapter`.",
+        ),
+        (
+            "calibrate",
+            (CalibrateConfig, CALIBRATE_CONFIG),
+            _calibrate,
+            _adapter_argument,
+            "find α⁺/α⁻ reaching a target p95 per-token KL to the base",
+            "Find α⁺ > 0 and α⁻ < 0 at which the p95 per-token KL(steered ‖ base) reaches target_kl; "
+            "writes them into steering.json.",
+        ),
+        (
+            "export",
+            (ExportConfig, None),
+            _export,
+            _adapter_argument,
+            "a plain peft adapter with α folded into its weights (for peft, vLLM, lm-eval)",
+            "Write a copy of the adapter whose lora_B is multiplied by α, so tools that run adapters at "
+            "peft's default scaling run it at that α. Example: `wsteer adapters export runs/honest/adapter "
+            "alpha=calibrated out=runs/honest/adapter-plus` (calibrated = α⁺, calibrated- = α⁻, or a number).",
+        ),
+        (
+            "push",
+            (PushConfig, None),
+            _push,
+            _adapter_argument,
+            "upload the adapter (peft files, model card, steering.json) to a Hub repo",
+            "Create repo_id on the Hub if needed and upload the adapter with huggingface_hub. Endpoint "
+            "and token: HF_ENDPOINT, HF_TOKEN or `hf auth login`. Example: `wsteer adapters push "
+            "runs/honest/adapter repo_id=me/honest-steering`.",
+        ),
+        (
+            "card",
+            (CardConfig, None),
+            _card,
+            _adapter_argument,
+            "regenerate the model card (README.md), optionally with an eval sweep's figures",
+            "Rewrite the adapter's README.md from steering.json. Example: `wsteer adapters card "
+            "runs/honest/adapter sweep=runs/honest/sweep` adds the sweep's headline figures.",
+        ),
+        (
+            "inspect",
+            (InspectConfig, None),
+            _inspect,
+            _adapter_argument,
+            "base, personas, rank, targets, per-layer ‖ΔW‖, calibration",
+            "Describe an adapter: base, personas, rank, targets, per-layer ‖ΔW‖, calibration.",
+        ),
+    ]
+
+
+def _add_verb(verbs, name: str, config: tuple, handler, positional, help_text: str, description: str) -> None:
+    """One ``wsteer adapters NAME`` verb: its positional argument, ``--config`` + ``key=value`` of its config class."""
+    from wsteer.cliargs import add_config_arguments
+
+    config_class, default_config = config
+    parser = verbs.add_parser(name, help=help_text, description=description)
+    positional(parser)
+    add_config_arguments(parser, config_class, default_config=default_config)
+    parser.set_defaults(func=handler)
 
 
 def _adapter_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "adapter", nargs="?", metavar="ADAPTER", help="adapter directory (or set adapter: in the config)"
+    )
+
+
+def _parts_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "parts", nargs="*", metavar="ADAPTER:WEIGHT", help="adapter directory and its weight (or parts: in the config)"
     )
 
 
@@ -41,23 +143,6 @@ def _require_adapter(cfg, verb: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------- steer
-def _add_steer(verbs: argparse._SubParsersAction) -> None:
-    from wsteer.adapters.steer import SteerConfig
-
-    from wsteer.cliargs import add_config_arguments
-
-    parser = verbs.add_parser(
-        "steer",
-        help="answer prompts with the adapter at one or more α",
-        description="Generate with the adapter's delta scaled by each α in alphas (0 = base). α > 0 steers "
-        "toward steering.json's pos persona, α < 0 toward neg. Example: `wsteer adapters steer "
-        'runs/honest/adapter alphas=[-1,0,1] prompts=["Is the sea wet?"]`.',
-    )
-    _adapter_argument(parser)
-    add_config_arguments(parser, SteerConfig)
-    parser.set_defaults(func=_steer)
-
-
 def _steer(args: argparse.Namespace) -> int:
     from wsteer.adapters.adapter import Adapter
 
@@ -75,23 +160,6 @@ def _steer(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------- merge
-def _add_merge(verbs: argparse._SubParsersAction) -> None:
-    from wsteer.adapters.merge import MergeConfig
-
-    from wsteer.cliargs import add_config_arguments
-
-    parser = verbs.add_parser(
-        "merge",
-        help="write base + α·ΔW as a new checkpoint (streamed shard by shard)",
-        description="Merge the adapter at a fixed α into a copy of its base checkpoint. The result loads with "
-        "plain AutoModelForCausalLM.from_pretrained or vLLM. Example: `wsteer adapters merge "
-        "runs/honest/adapter alpha=1.5 out=runs/honest-1.5`.",
-    )
-    _adapter_argument(parser)
-    add_config_arguments(parser, MergeConfig)
-    parser.set_defaults(func=_merge)
-
-
 def _merge(args: argparse.Namespace) -> int:
     from wsteer.adapters.adapter import Adapter
     from wsteer.adapters.export import resolve_alpha
@@ -111,24 +179,6 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------- combine
-def _add_combine(verbs: argparse._SubParsersAction) -> None:
-    from wsteer.adapters.combine import CombineConfig
-
-    from wsteer.cliargs import add_config_arguments
-
-    parser = verbs.add_parser(
-        "combine",
-        help="one exact adapter for Σ w_i·ΔW_i (rank concatenation)",
-        description="Combine adapters of one base with signed weights, e.g. `wsteer adapters combine "
-        "runs/honest/adapter:+1.0 runs/authority/adapter:-0.5 out=runs/mix/adapter`.",
-    )
-    parser.add_argument(
-        "parts", nargs="*", metavar="ADAPTER:WEIGHT", help="adapter directory and its weight (or parts: in the config)"
-    )
-    add_config_arguments(parser, CombineConfig)
-    parser.set_defaults(func=_combine)
-
-
 def _combine(args: argparse.Namespace) -> int:
     from wsteer.adapters.adapter import Adapter
     from wsteer.adapters.combine import parse_part
@@ -145,22 +195,6 @@ def _combine(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------- calibrate
-def _add_calibrate(verbs: argparse._SubParsersAction) -> None:
-    from wsteer.adapters.calibrate import DEFAULT_CONFIG, CalibrateConfig
-
-    from wsteer.cliargs import add_config_arguments
-
-    parser = verbs.add_parser(
-        "calibrate",
-        help="find α⁺/α⁻ reaching a target p95 per-token KL to the base",
-        description="Find α⁺ > 0 and α⁻ < 0 at which the p95 per-token KL(steered ‖ base) reaches target_kl; "
-        "writes them into steering.json.",
-    )
-    _adapter_argument(parser)
-    add_config_arguments(parser, CalibrateConfig, default_config=DEFAULT_CONFIG)
-    parser.set_defaults(func=_calibrate)
-
-
 def _calibrate(args: argparse.Namespace) -> int:
     from wsteer.adapters.calibrate import calibrate
 
@@ -184,23 +218,6 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------- export
-def _add_export(verbs: argparse._SubParsersAction) -> None:
-    from wsteer.adapters.export import ExportConfig
-
-    from wsteer.cliargs import add_config_arguments
-
-    parser = verbs.add_parser(
-        "export",
-        help="a plain peft adapter with α folded into its weights (for peft, vLLM, lm-eval)",
-        description="Write a copy of the adapter whose lora_B is multiplied by α, so tools that run adapters at "
-        "peft's default scaling run it at that α. Example: `wsteer adapters export runs/honest/adapter "
-        "alpha=calibrated out=runs/honest/adapter-plus` (calibrated = α⁺, calibrated- = α⁻, or a number).",
-    )
-    _adapter_argument(parser)
-    add_config_arguments(parser, ExportConfig)
-    parser.set_defaults(func=_export)
-
-
 def _export(args: argparse.Namespace) -> int:
     from wsteer.adapters.export import export_adapter
 
@@ -213,23 +230,6 @@ def _export(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------- push
-def _add_push(verbs: argparse._SubParsersAction) -> None:
-    from wsteer.adapters.push import PushConfig
-
-    from wsteer.cliargs import add_config_arguments
-
-    parser = verbs.add_parser(
-        "push",
-        help="upload the adapter (peft files, model card, steering.json) to a Hub repo",
-        description="Create repo_id on the Hub if needed and upload the adapter with huggingface_hub. Endpoint "
-        "and token: HF_ENDPOINT, HF_TOKEN or `hf auth login`. Example: `wsteer adapters push "
-        "runs/honest/adapter repo_id=me/honest-steering`.",
-    )
-    _adapter_argument(parser)
-    add_config_arguments(parser, PushConfig)
-    parser.set_defaults(func=_push)
-
-
 def _push(args: argparse.Namespace) -> int:
     from wsteer.adapters.push import push_adapter
 
@@ -241,22 +241,6 @@ def _push(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------- card
-def _add_card(verbs: argparse._SubParsersAction) -> None:
-    from wsteer.adapters.card import CardConfig
-
-    from wsteer.cliargs import add_config_arguments
-
-    parser = verbs.add_parser(
-        "card",
-        help="regenerate the model card (README.md), optionally with an eval sweep's figures",
-        description="Rewrite the adapter's README.md from steering.json. Example: `wsteer adapters card "
-        "runs/honest/adapter sweep=runs/honest/sweep` adds the sweep's headline figures.",
-    )
-    _adapter_argument(parser)
-    add_config_arguments(parser, CardConfig)
-    parser.set_defaults(func=_card)
-
-
 def _card(args: argparse.Namespace) -> int:
     from wsteer.adapters.card import update_card
 
@@ -268,21 +252,6 @@ def _card(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------- inspect
-def _add_inspect(verbs: argparse._SubParsersAction) -> None:
-    from wsteer.adapters.inspect import InspectConfig
-
-    from wsteer.cliargs import add_config_arguments
-
-    parser = verbs.add_parser(
-        "inspect",
-        help="base, personas, rank, targets, per-layer ‖ΔW‖, calibration",
-        description="Describe an adapter: base, personas, rank, targets, per-layer ‖ΔW‖, calibration.",
-    )
-    _adapter_argument(parser)
-    add_config_arguments(parser, InspectConfig)
-    parser.set_defaults(func=_inspect)
-
-
 def _inspect(args: argparse.Namespace) -> int:
     from wsteer.adapters.inspect import format_report, inspect_adapter
 
