@@ -48,6 +48,9 @@ class GenerationRequest:
     messages: Messages
     seed: int = 0
     tag: Any = None
+    # (adapter directory, α) this row steers with, for engines that load adapters per row (vLLM); the hf engine
+    # steers through the model it was given and a batch hook instead. None = the model as loaded.
+    adapter: tuple[str, float] | None = None
 
 
 @dataclass
@@ -238,14 +241,22 @@ class HFBackend:
         return [self._to_generation(request, tokens, set(stops)) for request, tokens in zip(batch, new_tokens)]
 
     def _to_generation(self, request: GenerationRequest, tokens: list[int], stops: set[int]) -> Generation:
-        finish: Literal["stop", "length"] = "length"
-        for position, token in enumerate(tokens):
-            if token in stops:
-                tokens = tokens[:position]
-                finish = "stop"
-                break
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
-        return Generation(text=text, token_ids=tokens, finish_reason=finish, request=request)
+        return finish_generation(self.tokenizer, request, tokens, stops)
+
+
+def finish_generation(tokenizer, request: GenerationRequest, tokens: list[int], stops: set[int]) -> Generation:
+    """A :class:`Generation` from new token ids: cut at the first stop token, decoded without special tokens.
+
+    Every engine ends its answers here, so texts and token counts are comparable across engines.
+    """
+    finish: Literal["stop", "length"] = "length"
+    for position, token in enumerate(tokens):
+        if token in stops:
+            tokens = tokens[:position]
+            finish = "stop"
+            break
+    text = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+    return Generation(text=text, token_ids=tokens, finish_reason=finish, request=request)
 
 
 def _preview(request: GenerationRequest) -> str:

@@ -1,0 +1,115 @@
+"""Run the vLLM engine against the hf engine on the embedded SmolLM2 (run as a script: vLLM spawns workers).
+
+``python tests/eval/vllm_parity.py WORK_DIR`` writes ``WORK_DIR/parity.json``; tests/eval/test_vllm_engine.py
+runs it in a subprocess and asserts on what it measured. Everything shares one vLLM engine start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; the CPU default would take much more
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/adapter_helpers.py
+
+ALPHAS = (-1.0, 0.0, 1.0)
+PROMPTS = (
+    "Give me one tip for learning to cook.",
+    "What should I do if I find a wallet on the street?",
+    "Describe the sea in two sentences.",
+    "Is it ever okay to lie to a friend?",
+)
+LEAK_PROMPT = "Describe yourself in one sentence, using the word honest."
+
+
+def make_smollm2_adapter(work: Path) -> Path:
+    """A random LoRA on SmolLM2 (steering.json included), strong enough to change greedy answers."""
+    from adapter_helpers import make_adapter, write_steering
+
+    from wsteer.models import ensure_smollm2_cache, load_model
+
+    base_dir = ensure_smollm2_cache()
+    path = work / "adapter"
+    make_adapter(load_model("smollm2-135m"), path, seed=0, r=8, alpha=16, targets=["q_proj", "v_proj"], scale=2.0)
+    write_steering(path, base_dir, base_model="smollm2-135m")
+    return path
+
+
+def answers(backend, requests, sampling, processors=None, hook=None) -> list[list[int]]:
+    return [g.token_ids for g in backend.generate(requests, sampling, logits_processors=processors, batch_hook=hook)]
+
+
+def main(work: Path) -> None:
+    from wsteer.adapters.loading import load_steerable
+
+    from wsteer.chat import build_messages
+    from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
+    from wsteer.leak import PersonaVocabularyProcessor
+    from wsteer.lora import per_row_adapter_scale
+    from wsteer.vllm_engine import VLLMOptions, make_backend
+
+    work.mkdir(parents=True, exist_ok=True)
+    adapter = make_smollm2_adapter(work)
+    model, tokenizer = load_steerable(adapter)
+    options = VLLMOptions(max_model_len=512, max_loras=4, enforce_eager=True)
+    greedy = SamplingConfig(max_new_tokens=24, temperature=0.0)
+    rows = [(p, a) for a in ALPHAS for p in PROMPTS]
+    requests = [GenerationRequest(build_messages(p), seed=7, adapter=(str(adapter), a)) for p, a in rows]
+    hf = HFBackend(model, tokenizer, batch_size=len(requests))
+    hf_ids = answers(hf, requests, greedy, hook=lambda b: per_row_adapter_scale(model, [r.adapter[1] for r in b]))
+    started = time.time()
+    vllm = make_backend("vllm", model, tokenizer, options=options)
+    vllm_ids = answers(vllm, requests, greedy)
+    first_call = time.time() - started
+
+    # The filter: a persona prompt that says the word unfiltered, with and without the ban, on both engines.
+    leak = [GenerationRequest(build_messages(LEAK_PROMPT, "Pretend you're an honest person."), seed=1)]
+    ban = lambda b: [PersonaVocabularyProcessor.for_personas(tokenizer, [("honest", "dishonest")] * len(b))]  # noqa: E731
+    leak_texts = {
+        f"{name}_{mode}": backend.generate(leak, greedy, logits_processors=ban if mode == "ban" else None)[0].text
+        for name, backend in (("hf", hf), ("vllm", vllm))
+        for mode in ("off", "ban")
+    }
+    sweeps = run_sweeps(work, adapter, model, tokenizer, options)
+    result = {
+        "rows": [{"prompt": p, "alpha": a} for p, a in rows],
+        "hf": hf_ids,
+        "vllm": vllm_ids,
+        "vllm_first_call_s": round(first_call, 1),
+        "leak": leak_texts,
+        "sweeps": sweeps,
+    }
+    (work / "parity.json").write_text(json.dumps(result, indent=1))
+
+
+def run_sweeps(work: Path, adapter: Path, model, tokenizer, options) -> dict:
+    """A small sweep on each engine; returns each summary."""
+    from wsteer.eval.sweep import SweepConfig, run_sweep
+
+    from wsteer.generation import SamplingConfig
+    from wsteer.prompts import PromptSource
+
+    out = {}
+    for engine in ("hf", "vllm"):
+        cfg = SweepConfig(
+            adapter=str(adapter),
+            alphas=[-1.0, 0.0, 1.0],
+            baselines=["pos"],
+            prompts=PromptSource(split="heldout", limit=2),
+            sampling=SamplingConfig(max_new_tokens=12, temperature=0.7),
+            leak_check_prompts=1,
+            kl=False,
+            engine=engine,
+            vllm=options,
+            out_dir=str(work / f"sweep_{engine}"),
+        )
+        out[engine] = run_sweep(cfg, model, tokenizer).summary
+    return out
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
