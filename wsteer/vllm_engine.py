@@ -251,10 +251,13 @@ class _VLLMBase:
         prompts = [encode_prompt(self.tokenizer, r.messages, where=f"request {i}") for i, r in enumerate(requests)]
         loras = [self.adapters.get(*r.adapter) if r.adapter else None for r in requests]
         rows = [sampling_arguments(sampling, r.seed, self.stops, w) for r, w in zip(requests, words)]
-        outputs = self._run(prompts, rows, loras, progress)
+        outputs = self.run_rows(prompts, rows, loras, progress)
         return [finish_generation(self.tokenizer, r, tokens, set(self.stops)) for r, tokens in zip(requests, outputs)]
 
-    def _run(self, prompts, rows, loras, progress) -> list[list[int]]:
+    def run_rows(self, prompts, rows, loras, progress: str | None = None) -> list[list[int]]:
+        """New token ids for prompt token ids ``prompts``, each with its ``SamplingParams`` keyword arguments
+        (:func:`sampling_arguments`) and LoRA (:meth:`ScaledAdapters.get`, None = base). The step under
+        :meth:`generate`, for benches that change a sampling argument (e.g. ``ignore_eos``)."""
         raise NotImplementedError
 
 
@@ -275,7 +278,8 @@ class VLLMBackend(_VLLMBase):
             self._llm = start_engine(self.model_path, self.options)
         return self._llm
 
-    def _run(self, prompts, rows, loras, progress) -> list[list[int]]:
+    def run_rows(self, prompts, rows, loras, progress: str | None = None) -> list[list[int]]:
+        """See :meth:`_VLLMBase.run_rows`: one ``LLM.generate`` call, vLLM schedules the batches."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
         from vllm.lora.request import LoRARequest
@@ -372,7 +376,8 @@ class VLLMServerBackend(_VLLMBase):
             self._loaded.add(name)
         return name
 
-    def _run(self, prompts, rows, loras, progress) -> list[list[int]]:
+    def run_rows(self, prompts, rows, loras, progress: str | None = None) -> list[list[int]]:
+        """See :meth:`_VLLMBase.run_rows`: one HTTP request per row, sent concurrently."""
         from concurrent.futures import ThreadPoolExecutor
 
         names = [self._lora_name(lora) for lora in loras]

@@ -24,6 +24,7 @@ PROMPTS = (
     "Is it ever okay to lie to a friend?",
 )
 LEAK_PROMPT = "Describe yourself in one sentence, using the word honest."
+LEAK_SYSTEM = "Pretend you're an honest person."
 
 
 def make_smollm2_adapter(work: Path) -> Path:
@@ -49,7 +50,7 @@ def main(work: Path) -> None:
     from wsteer.chat import build_messages
     from wsteer.generation import GenerationRequest, HFBackend, SamplingConfig
     from wsteer.leak import PersonaVocabularyProcessor
-    from wsteer.lora import per_row_adapter_scale
+    from wsteer.lora import per_row_adapter_scale, scaled_adapter
     from wsteer.vllm_engine import VLLMOptions, make_backend
 
     work.mkdir(parents=True, exist_ok=True)
@@ -66,14 +67,17 @@ def main(work: Path) -> None:
     vllm_ids = answers(vllm, requests, greedy)
     first_call = time.time() - started
 
-    # The filter: a persona prompt that says the word unfiltered, with and without the ban, on both engines.
-    leak = [GenerationRequest(build_messages(LEAK_PROMPT, "Pretend you're an honest person."), seed=1)]
+    # The filter: a persona prompt that says the word unfiltered, with and without the ban, on both engines (base
+    # model: the hf engine steers by its hook, so it runs under scaled_adapter(0); vLLM rows carry no adapter).
+    leak = [GenerationRequest(build_messages(LEAK_PROMPT, LEAK_SYSTEM), seed=1)]
     ban = lambda b: [PersonaVocabularyProcessor.for_personas(tokenizer, [("honest", "dishonest")] * len(b))]  # noqa: E731
-    leak_texts = {
-        f"{name}_{mode}": backend.generate(leak, greedy, logits_processors=ban if mode == "ban" else None)[0].text
-        for name, backend in (("hf", hf), ("vllm", vllm))
-        for mode in ("off", "ban")
-    }
+    leak_texts = {}
+    for mode in ("off", "ban"):
+        processors = ban if mode == "ban" else None
+        with scaled_adapter(model, 0.0):
+            leak_texts[f"hf_{mode}"] = hf.generate(leak, greedy, logits_processors=processors)[0].text
+        leak_texts[f"vllm_{mode}"] = vllm.generate(leak, greedy, logits_processors=processors)[0].text
+    margins = divergence_margins(model, tokenizer, requests, hf_ids, vllm_ids)
     sweeps = run_sweeps(work, adapter, model, tokenizer, options)
     result = {
         "rows": [{"prompt": p, "alpha": a} for p, a in rows],
@@ -81,9 +85,34 @@ def main(work: Path) -> None:
         "vllm": vllm_ids,
         "vllm_first_call_s": round(first_call, 1),
         "leak": leak_texts,
+        "divergences": margins,
         "sweeps": sweeps,
     }
     (work / "parity.json").write_text(json.dumps(result, indent=1))
+
+
+def divergence_margins(model, tokenizer, requests, hf_ids, vllm_ids) -> list[dict]:
+    """For each row where the engines part: the position, and how far apart the two chosen tokens were in the hf
+    model's log-probs there (a near-tie that numerics can flip, or a real difference)."""
+    import torch
+
+    from wsteer.chat import encode_prompt
+    from wsteer.lora import per_row_adapter_scale
+
+    out = []
+    for index, (request, hf, vllm) in enumerate(zip(requests, hf_ids, vllm_ids)):
+        if hf == vllm:
+            continue
+        k = next((i for i, (a, b) in enumerate(zip(hf, vllm)) if a != b), min(len(hf), len(vllm)))
+        if k >= min(len(hf), len(vllm)):
+            out.append({"row": index, "position": k, "gap": None})  # one stopped earlier: no token to compare
+            continue
+        ids = torch.tensor([encode_prompt(tokenizer, request.messages) + hf[:k]])  # [1, T]
+        with torch.inference_mode(), per_row_adapter_scale(model, [request.adapter[1]]):
+            logprobs = model(input_ids=ids).logits[0, -1].float().log_softmax(-1)  # [V]
+        gap = float(logprobs[hf[k]] - logprobs[vllm[k]])
+        out.append({"row": index, "position": k, "gap": gap})
+    return out
 
 
 def run_sweeps(work: Path, adapter: Path, model, tokenizer, options) -> dict:

