@@ -11,11 +11,10 @@ What keeps the hf engine trustworthy is kept:
   * the same per-row seeds (``SamplingParams(seed=request.seed)``): a row's sample does not depend on its batch,
     and two rows with one seed share their random stream. The streams are vLLM's, not the hf engine's Gumbel noise,
     so *sampled* answers differ between engines; greedy answers agree up to kernel numerics (docs/vllm.md);
-  * the persona-vocabulary filter: a :class:`wsteer.leak.PersonaVocabularyProcessor` in ``ban`` mode that a caller
-    returns from ``logits_processors`` is translated into vLLM ``bad_words`` (every spelling of every term, see
-    :func:`wsteer.leak.spellings`), per row. vLLM bans a multi-token spelling's last token after its prefix
-    anywhere, not only at a word start, so it blocks a superset of what the hf processor blocks; the leak rate is
-    still measured on the text by the string detector;
+  * the persona-vocabulary filter: the :class:`wsteer.leak.PersonaVocabularyProcessor` a caller returns from
+    ``logits_processors`` becomes per-row ``extra_args`` (terms, mode, penalty) for the vLLM logits processor
+    :mod:`wsteer.vllm_logits`, which applies the same rules (vLLM's own ``bad_words`` cannot: see there); the leak
+    rate is still measured on the text by the string detector;
   * every α in one batch: a row that steers carries ``request.adapter = (adapter_dir, α)``; the adapter scaled by α
     (``wsteer.Adapter.load(dir) * α``, scaling folded into B) is written once under ``adapter_cache`` and served as
     its own LoRA, so the rows of all α share vLLM's batches. α = 0 rows run the base model without any LoRA.
@@ -27,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import urllib.error
 import urllib.request
@@ -158,28 +156,27 @@ class ScaledAdapters:
         return name, lora_id, str(out)
 
 
-def banned_words(processors: Sequence, rows: int) -> list[list[str]]:
-    """Per row, the words vLLM must ban, read off the caller's persona-vocabulary processors.
+def persona_filters(processors: Sequence, rows: int) -> list[dict]:
+    """Per row, the ``extra_args`` that make :mod:`wsteer.vllm_logits` filter the persona words, read off the caller's
+    :class:`wsteer.leak.PersonaVocabularyProcessor` (its terms, mode and penalty); ``{}`` for rows without terms.
 
-    Only :class:`wsteer.leak.PersonaVocabularyProcessor` in ``ban`` mode can be translated; anything else is
-    refused with the config key to change.
+    Any other transformers logits processor cannot run inside vLLM and is refused with the config key to change.
     """
-    from wsteer.leak import PersonaVocabularyProcessor, spellings
+    from wsteer.leak import PersonaVocabularyProcessor
+    from wsteer.vllm_logits import MODE, PENALTY, TERMS
 
-    words: list[list[str]] = [[] for _ in range(rows)]
+    extra: list[dict] = [{} for _ in range(rows)]
     for processor in processors:
-        if not isinstance(processor, PersonaVocabularyProcessor) or processor.mode != "ban":
+        if not isinstance(processor, PersonaVocabularyProcessor):
             raise ConfigError(
-                f"the vllm engine cannot run the logits processor {type(processor).__name__}"
-                + (" in penalty mode" if isinstance(processor, PersonaVocabularyProcessor) else ""),
-                where="vocabulary.mode",
-                fix="use vocabulary.mode: ban or off with engine: vllm, or engine: hf",
+                f"the vllm engine cannot run the logits processor {type(processor).__name__}",
+                where="engine",
+                fix="use engine: hf for this processor",
             )
         for index, vocabulary in enumerate(processor.vocabularies):
-            # vLLM bans each word with and without a leading space itself.
-            forms = [s for term in vocabulary.terms for s in spellings(term) if not s.startswith(" ")]
-            words[index] = list(dict.fromkeys(words[index] + forms))
-    return words
+            if vocabulary.terms:
+                extra[index] = {TERMS: list(vocabulary.terms), MODE: processor.mode, PENALTY: processor.penalty}
+    return extra
 
 
 def _check_no_hook(batch_hook: BatchHook | None) -> None:
@@ -204,8 +201,11 @@ def _stop_ids(model_path: str | Path, tokenizer) -> list[int]:
     return sorted(ids)
 
 
-def sampling_arguments(sampling: SamplingConfig, seed: int, stops: list[int], bad_words: list[str]) -> dict[str, Any]:
-    """vLLM ``SamplingParams`` keyword arguments for one row (also the server's request fields)."""
+def sampling_arguments(
+    sampling: SamplingConfig, seed: int, stops: list[int], extra_args: dict | None = None
+) -> dict[str, Any]:
+    """vLLM ``SamplingParams`` keyword arguments for one row (the server takes the same fields, ``extra_args`` as
+    ``vllm_xargs``)."""
     return dict(
         max_tokens=sampling.max_new_tokens,
         temperature=sampling.temperature,
@@ -214,13 +214,13 @@ def sampling_arguments(sampling: SamplingConfig, seed: int, stops: list[int], ba
         repetition_penalty=sampling.repetition_penalty,
         seed=int(seed),
         stop_token_ids=stops,
-        bad_words=bad_words,
         skip_special_tokens=True,
+        extra_args=extra_args or None,
     )
 
 
 class _VLLMBase:
-    """What both vLLM forms share: prompt encoding, per-row LoRA and bad words, results as :class:`Generation`."""
+    """What both vLLM forms share: prompt encoding, per-row LoRA and persona filter, results as :class:`Generation`."""
 
     name = "vllm"
 
@@ -229,7 +229,6 @@ class _VLLMBase:
         self.options = options
         self.stops = stops
         self.adapters = ScaledAdapters(options.adapter_cache)
-        os.environ.setdefault("VLLM_MAX_NUM_BAD_WORDS", "4096")  # every spelling of every persona term
 
     def generate(
         self,
@@ -247,10 +246,10 @@ class _VLLMBase:
         requests = list(requests)
         if not requests:
             return []
-        words = banned_words(list(logits_processors(requests)) if logits_processors else [], len(requests))
+        filters = persona_filters(list(logits_processors(requests)) if logits_processors else [], len(requests))
         prompts = [encode_prompt(self.tokenizer, r.messages, where=f"request {i}") for i, r in enumerate(requests)]
         loras = [self.adapters.get(*r.adapter) if r.adapter else None for r in requests]
-        rows = [sampling_arguments(sampling, r.seed, self.stops, w) for r, w in zip(requests, words)]
+        rows = [sampling_arguments(sampling, r.seed, self.stops, f) for r, f in zip(requests, filters)]
         outputs = self.run_rows(prompts, rows, loras, progress)
         return [finish_generation(self.tokenizer, r, tokens, set(self.stops)) for r, tokens in zip(requests, outputs)]
 
@@ -307,7 +306,8 @@ def start_engine(model_path: str | Path, options: VLLMOptions):
 
 
 def _new_engine(model_path: str | Path, options: VLLMOptions):
-    os.environ.setdefault("VLLM_MAX_NUM_BAD_WORDS", "4096")
+    from wsteer.vllm_logits import PROCESSOR
+
     try:
         from vllm import LLM
     except ImportError as exc:
@@ -329,6 +329,7 @@ def _new_engine(model_path: str | Path, options: VLLMOptions):
         enforce_eager=options.enforce_eager,
         trust_remote_code=False,
         seed=0,
+        logits_processors=[PROCESSOR],
     )
 
 
@@ -383,7 +384,11 @@ class VLLMServerBackend(_VLLMBase):
         names = [self._lora_name(lora) for lora in loras]
 
         def one(index: int) -> list[int]:
-            body = {"model": names[index], "prompt": prompts[index], "return_token_ids": True, **rows[index]}
+            row = dict(rows[index])
+            extra = row.pop("extra_args", None)
+            body = {"model": names[index], "prompt": prompts[index], "return_token_ids": True, **row}
+            if extra:
+                body["vllm_xargs"] = extra
             choice = self._post("/v1/completions", body)["choices"][0]
             return list(choice.get("token_ids") or [])
 

