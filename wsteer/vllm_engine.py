@@ -62,7 +62,9 @@ class VLLMOptions:
     max_model_len: int = option(2048, "Longest prompt + answer, in tokens.")
     max_lora_rank: int = option(64, "Largest adapter rank the engine accepts (a scaled copy keeps the rank).")
     max_loras: int = option(8, "Adapters (α values) one engine batch may mix.")
-    dtype: str = option("auto", "Weight dtype of the in-process engine ('auto': the checkpoint's).")
+    dtype: str = option(
+        "auto", "In-process engine dtype. 'auto': vLLM's choice (it runs fp32 checkpoints in bf16); float32 to match."
+    )
     enforce_eager: bool = option(False, "Skip CUDA graph capture (slower decode, faster start).")
     adapter_cache: str | None = option(
         None, "Directory for the α-scaled adapter copies (the server must see it); default: a temporary directory."

