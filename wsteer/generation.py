@@ -8,7 +8,8 @@ changed the model's distribution, and a row's sample does not depend on what els
 
 Callers hook in per batch: ``logits_processors(batch)`` returns extra processors (e.g. the persona-vocabulary
 ban, with a persona per row) and ``batch_hook(batch)`` returns a context manager wrapped around the ``generate``
-call (e.g. per-row adapter scales). A vLLM backend can implement the same :class:`GenerationBackend` protocol.
+call (e.g. per-row adapter scales). :mod:`wsteer.vllm_engine` implements the same :class:`GenerationBackend` protocol
+on vLLM, steering each row by its ``GenerationRequest.adapter`` instead of a batch hook.
 """
 
 from __future__ import annotations
