@@ -216,6 +216,11 @@ def test_vllm_sweep_writes_the_hf_summary_fields(parity):
     assert hf["dose_response"].keys() == vllm["dose_response"].keys() and hf["leak"].keys() == vllm["leak"].keys()
 
 
+def test_pairs_generate_with_the_vllm_backend_writes_the_hf_pairs(parity):
+    pairs = parity["pairs"]
+    assert len(pairs["vllm"]) == 2 and pairs["vllm"] == pairs["hf"]  # greedy, fp32, persona filter on
+
+
 def test_vllm_server_answers_like_the_in_process_engine_and_hf(parity, served):
     """The server form: adapters registered at run time, the persona filter loaded with --logits-processors."""
     assert served["server"] == parity["hf"]  # greedy, fp32: token for token, every α

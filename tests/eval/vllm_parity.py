@@ -80,6 +80,7 @@ def main(work: Path) -> None:
     margins = divergence_margins(model, tokenizer, requests, hf_ids, vllm_ids)
     add_vllm_gaps(vllm, tokenizer, requests, hf_ids, vllm_ids, margins)
     sweeps = run_sweeps(work, adapter, model, tokenizer, options)
+    pairs = run_generate(work, options)
     result = {
         "rows": [{"prompt": p, "alpha": a} for p, a in rows],
         "hf": hf_ids,
@@ -88,6 +89,7 @@ def main(work: Path) -> None:
         "leak": leak_texts,
         "divergences": margins,
         "sweeps": sweeps,
+        "pairs": pairs,
     }
     (work / "parity.json").write_text(json.dumps(result, indent=1))
 
@@ -139,6 +141,32 @@ def add_vllm_gaps(backend, tokenizer, requests, hf_ids, vllm_ids, margins: list[
         logprobs = out[0].outputs[0].logprobs[0]  # {token id: Logprob}
         if hf[k] in logprobs and vllm[k] in logprobs:
             item["vllm_gap"] = float(logprobs[hf[k]].logprob - logprobs[vllm[k]].logprob)
+
+
+def run_generate(work: Path, options) -> dict:
+    """`pairs generate` on each engine (greedy, persona filter on); returns each engine's (cho, rej) texts."""
+    from wsteer.pairs.generate import GenerateConfig, generate_pairs
+
+    from wsteer.generation import SamplingConfig
+    from wsteer.leak import VocabularyFilter
+    from wsteer.models import ModelConfig
+    from wsteer.prompts import PromptSource
+
+    out = {}
+    for engine in ("hf", "vllm"):
+        cfg = GenerateConfig(
+            prompts=PromptSource(limit=2),
+            model=ModelConfig(name="smollm2-135m", dtype="float32"),
+            sampling=SamplingConfig(max_new_tokens=16, temperature=0.0),
+            backend=engine,
+            vllm=options,  # the engine started above: one per checkpoint and options
+            vocabulary=VocabularyFilter(mode="ban"),
+            out=str(work / f"pairs_{engine}.jsonl"),
+        )
+        generate_pairs(cfg, progress=False)
+        lines = [json.loads(line) for line in (work / f"pairs_{engine}.jsonl").read_text().splitlines()]
+        out[engine] = [(line["cho"], line["rej"]) for line in lines]
+    return out
 
 
 def run_sweeps(work: Path, adapter: Path, model, tokenizer, options) -> dict:

