@@ -186,8 +186,11 @@ class Adapter:
         seed: int = 0,
         base: str | None = None,
         batch_size: int = 16,
+        placement=None,
     ) -> list[dict]:
         """Answer each prompt at each α (loading the base); one dict per answer, ``alpha`` as given here.
+
+        ``placement`` (a :class:`wsteer.models.Placement`) shards or quantises the base.
 
         See :func:`wsteer.adapters.steer.steer_generate` (shared batches, one α per row, same seed for every α).
         """
@@ -195,7 +198,9 @@ class Adapter:
 
         alphas = [check_alpha(a, where="alphas") for a in alphas]
         with self._on_disk() as (path, weight):
-            rows = steer_generate(path, [a * weight for a in alphas], prompts, sampling, seed, base, batch_size)
+            rows = steer_generate(
+                path, [a * weight for a in alphas], prompts, sampling, seed, base, batch_size, placement
+            )
         for row, alpha in zip(rows, [a for a in alphas for _ in prompts]):  # rows come back in request order
             row["alpha"] = alpha
         return rows

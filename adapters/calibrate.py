@@ -39,6 +39,7 @@ from typing import Literal, Sequence
 
 from wsteer.config import option
 from wsteer.errors import DataError, WsteerError
+from wsteer.models import Placement
 
 DEFAULT_CONFIG = "configs/calibrate.yaml"
 LAUNCH = "wsteer adapters calibrate --config configs/calibrate.yaml ADAPTER"
@@ -77,6 +78,7 @@ class CalibrateConfig:
     dtype: Literal["float32", "bfloat16", "float16"] = option(
         "float32", "Weight dtype for calibration (float32 keeps small KLs exact)."
     )
+    placement: Placement = option(help="Sharding (device_map, max_memory) and 4/8-bit loading.", factory=Placement)
     prompts_file: str | None = option(
         None,
         "Calibration prompts: .txt (one per line) or .jsonl with a 'prompt' field. Unset: the built-in `prompts` list.",
@@ -572,7 +574,7 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> tuple[CalibrationR
     adapter = Path(cfg.adapter)
     prompts = load_prompts(cfg)
     started = time.time()
-    model, tokenizer = load_steerable(adapter, base=cfg.base, dtype=cfg.dtype)
+    model, tokenizer = load_steerable(adapter, base=cfg.base, dtype=cfg.dtype, placement=cfg.placement)
     result = search_alphas(model, tokenizer, prompts, cfg, progress=progress)
     report_path = Path(cfg.report) if cfg.report else adapter / CALIBRATION_FILE
     report = {

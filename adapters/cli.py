@@ -153,7 +153,9 @@ def _steer(args: argparse.Namespace) -> int:
     adapter = _require_adapter(cfg, "steer")
     if not cfg.prompts:
         raise WsteerError("no prompts given", where="prompts", fix='pass e.g. prompts=["Hi", "Tell me a story."]')
-    rows = Adapter.load(adapter).generate(cfg.prompts, cfg.alphas, cfg.sampling, seed=cfg.seed, base=cfg.base)
+    rows = Adapter.load(adapter).generate(
+        cfg.prompts, cfg.alphas, cfg.sampling, seed=cfg.seed, base=cfg.base, placement=cfg.placement
+    )
     for row in rows:
         print(to_json(row) if cfg.json else f"[α = {row['alpha']:+g}] {row['prompt']}\n{row['text']}\n")
     return 0

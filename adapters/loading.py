@@ -200,6 +200,7 @@ def load_steerable(
     dtype: str = "float32",
     quantization: str = "none",
     device_map: str | None = None,
+    placement=None,
 ):
     """Load an adapter's base (checked against steering.json) and the adapter on it.
 
@@ -211,12 +212,20 @@ def load_steerable(
         dtype: weight dtype of the base.
         quantization: "none", "4bit" or "8bit" (bitsandbytes), e.g. to run a QLoRA adapter as trained.
         device_map: passed to ``from_pretrained`` (None: CPU or this process's GPU).
+        placement: a :class:`wsteer.models.Placement` (device_map, max_memory, offload, quantization); when
+            given it replaces ``quantization`` and ``device_map``.
     """
-    from wsteer.models import ModelConfig, load_model, load_tokenizer
+    from wsteer.models import ModelConfig, load_model, load_tokenizer, place_model
 
     source = open_adapter(adapter)
     name, path = resolve_base(source, base)
-    model_config = ModelConfig(name=str(path), dtype=dtype, quantization=quantization, device_map=device_map)
+    if placement is not None:
+        model_config = placement.model_config(str(path), dtype, dispatch_later=True)
+    else:
+        model_config = ModelConfig(name=str(path), dtype=dtype, quantization=quantization, device_map=device_map)
     model = load_model(model_config)
     model.wsteer_source = {"name": name, "path": str(path)}
-    return attach_adapter(model, source), load_tokenizer(model_config)
+    steered = attach_adapter(model, source)
+    if placement is not None:
+        place_model(steered, placement)
+    return steered, load_tokenizer(model_config)

@@ -24,6 +24,7 @@ from wsteer.config import option
 from wsteer.errors import WsteerError
 from wsteer.generation import SamplingConfig
 from wsteer.lora import lora_layers, scaled_adapter
+from wsteer.models import Placement
 
 _TEMP_ADAPTER = "wsteer_steer"
 
@@ -44,6 +45,7 @@ class SteerConfig:
     )
     seed: int = option(0, "Sampling seed (the same noise for every α).")
     base: str | None = option(None, "Base model; default: the one the adapter records (checked against its hash).")
+    placement: Placement = option(help="Sharding (device_map, max_memory) and 4/8-bit loading.", factory=Placement)
     json: bool = option(False, "Print JSON lines instead of text.")
 
 
@@ -160,6 +162,7 @@ def steer_generate(
     seed: int = 0,
     base: str | None = None,
     batch_size: int = 16,
+    placement: Placement | None = None,
 ) -> list[dict]:
     """Answer each prompt at each α (a quick look at what steering does); returns one dict per answer.
 
@@ -173,7 +176,7 @@ def steer_generate(
     from wsteer.lora import per_row_adapter_scale
 
     alphas = [check_alpha(a, where="alphas") for a in alphas]
-    model, tokenizer = load_steerable(adapter, base=base)
+    model, tokenizer = load_steerable(adapter, base=base, placement=placement)
     requests = [GenerationRequest(build_messages(p), seed=seed, tag=(a, p)) for a in alphas for p in prompts]
     answers = HFBackend(model, tokenizer, batch_size=batch_size).generate(
         requests,

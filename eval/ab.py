@@ -31,11 +31,12 @@ from wsteer.eval.scoring import base_context, score_answers
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option, parse_finite_number
 from wsteer.errors import WsteerError
-from wsteer.generation import GenerationRequest, HFBackend, derive_seed
+from wsteer.generation import GenerationRequest, derive_seed
 from wsteer.io import atomic_write_text, write_json, write_jsonl
 from wsteer.prompts import resolve_prompts
 from wsteer.stats import paired_difference
 from wsteer.textstats import persona_terms
+from wsteer.vllm_engine import make_backend
 
 DEFAULT_CONFIG = "configs/ab.yaml"
 STAGE = "eval.ab"
@@ -121,7 +122,7 @@ def _load_arms(cfg: ABConfig, specs: list[ArmSpec], info):
     """(live arms, base model, tokenizer): adapters share one base model; merged checkpoints load on their own."""
     from wsteer.adapters.loading import attach_adapter
 
-    from wsteer.models import ModelConfig, load_model, load_tokenizer
+    from wsteer.models import load_model, load_tokenizer, place_model
 
     base_name = cfg.base or (info.base_model if info else None)
     if not base_name:
@@ -130,17 +131,18 @@ def _load_arms(cfg: ABConfig, specs: list[ArmSpec], info):
             where="base",
             fix="set base: to the model the adapters were trained on",
         )
-    model_cfg = ModelConfig(name=base_name, dtype=cfg.dtype)
+    model_cfg = cfg.placement.model_config(base_name, cfg.dtype, dispatch_later=True)
     model, tokenizer = load_model(model_cfg), load_tokenizer(model_cfg)
     names = {}
     for index, spec in enumerate(specs):
         if spec.kind == "adapter" and spec.path not in names:
             names[spec.path] = f"arm{index}"
             model = attach_adapter(model, spec.path, adapter_name=names[spec.path])
+    place_model(model, cfg.placement)  # after the adapters, so their factors follow their layers
     arms = []
     for spec in specs:
         if spec.kind == "merged":
-            arms.append(_LiveArm(spec, load_model(ModelConfig(name=spec.path, dtype=cfg.dtype))))
+            arms.append(_LiveArm(spec, load_model(cfg.placement.model_config(spec.path, cfg.dtype))))
         else:
             arms.append(_LiveArm(spec, model, names.get(spec.path)))
     return arms, model, tokenizer
@@ -154,7 +156,10 @@ def _messages(spec: ArmSpec, prompt: str, pair: dict):
 def _answer(arm: _LiveArm, tokenizer, cfg: ABConfig, rows: list[dict], pair: dict, terms: list[str]) -> list[dict]:
     from wsteer.leak import PersonaVocabularyProcessor
 
-    requests = [GenerationRequest(_messages(arm.spec, r["prompt"], pair), seed=r["seed"]) for r in rows]
+    steering = (arm.spec.path, arm.spec.alpha) if arm.spec.kind == "adapter" else None
+    requests = [
+        GenerationRequest(_messages(arm.spec, r["prompt"], pair), seed=r["seed"], adapter=steering) for r in rows
+    ]
     mode = cfg.vocabulary.mode
 
     def processors(batch):
@@ -162,8 +167,10 @@ def _answer(arm: _LiveArm, tokenizer, cfg: ABConfig, rows: list[dict], pair: dic
             return []
         return [PersonaVocabularyProcessor(tokenizer, [terms] * len(batch), mode=mode, penalty=cfg.vocabulary.penalty)]
 
-    with arm.context():
-        generations = HFBackend(arm.model, tokenizer, cfg.batch_size).generate(
+    backend = make_backend(cfg.engine, arm.model, tokenizer, cfg.batch_size, cfg.vllm)
+    # The hf engine steers through the arm's context; vLLM loads each request's adapter at its α.
+    with arm.context() if backend.name == "hf" else contextlib.nullcontext():
+        generations = backend.generate(
             requests, cfg.sampling, logits_processors=processors, progress=f"ab: {arm.spec.label}"
         )
     return [

@@ -15,7 +15,9 @@ from wsteer.config import option
 from wsteer.errors import WsteerError
 from wsteer.generation import SamplingConfig
 from wsteer.leak import VocabularyFilter
+from wsteer.models import Placement
 from wsteer.prompts import PromptSource
+from wsteer.vllm_engine import Engine, VLLMOptions
 
 
 @dataclass
@@ -28,6 +30,7 @@ class ArmSettings:
         "checkpoint) records, checked against its hash.",
     )
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = option("float32", "Base model dtype.")
+    placement: Placement = option(help="Sharding (device_map, max_memory) and 4/8-bit loading.", factory=Placement)
     pos: str | None = option(None, "Positive persona; default: steering.json's.")
     neg: str | None = option(None, "Negative persona; default: steering.json's.")
     template: str | None = option(None, "System-prompt template; default: steering.json's.")
@@ -46,6 +49,8 @@ class ArmSettings:
     )
     kl: bool = option(True, "Score KL to the base model (two extra forward passes per answer).")
     batch_size: int = option(16, "Rows per generate / scoring batch.")
+    engine: Engine = option("hf", "Generation engine: 'hf' (transformers) or 'vllm' (scoring stays on transformers).")
+    vllm: VLLMOptions = option(help="vLLM engine settings (engine: vllm; docs/vllm.md).", factory=VLLMOptions)
     out_dir: str = option("runs/eval", "Output directory.")
 
     def __post_init__(self) -> None:

@@ -53,6 +53,7 @@ from wsteer.io import JsonlAppendLog, sha256_json, sha256_path, write_json, writ
 from wsteer.prompts import resolve_prompts
 from wsteer.stats import spearman
 from wsteer.textstats import persona_terms, text_metrics
+from wsteer.vllm_engine import make_backend
 
 DEFAULT_CONFIG = "configs/sweep.yaml"
 STAGE = "eval.sweep"
@@ -238,11 +239,14 @@ def _generate_missing(
         if row["key"] not in cached and row["key"] not in seen:
             seen.add(row["key"])
             tag = (row["key"], row["scale"], row["filtered"], row.get("coefficient"))
-            todo.append(GenerationRequest(row["messages"], seed=row["seed"], tag=tag))
+            steer = (cfg.adapter, row["scale"])  # how the vllm engine steers the row (hf: the batch hook below)
+            todo.append(GenerationRequest(row["messages"], seed=row["seed"], tag=tag, adapter=steer))
     if not todo:
         return 0
     # Rows of adapter and prompt arms share batches (per-row α); each vector coefficient gets batches of its own.
-    backend = HFBackend(model, tokenizer, batch_size=cfg.batch_size)
+    engine = make_backend(cfg.engine, model, tokenizer, cfg.batch_size, cfg.vllm)
+    # Vector rows steer through transformers forward hooks, so they run on the hf engine whatever cfg.engine says.
+    hf_backend = engine if engine.name == "hf" else HFBackend(model, tokenizer, batch_size=cfg.batch_size)
     mode = "ban" if cfg.vocabulary.mode == "ban" else "penalty"
 
     def processors(batch):
@@ -261,10 +265,12 @@ def _generate_missing(
 
     chunk = cfg.batch_size * 2  # append to the cache every two batches, so a kill loses little
     with tqdm(total=len(todo), desc="sweep: generate", unit="row") as bar:
-        for group in _by_coefficient(todo, lambda r: r.tag[3]).values():
+        for coefficient, group in _by_coefficient(todo, lambda r: r.tag[3]).items():
+            backend = engine if coefficient is None else hf_backend
+            hook = scales if backend.name == "hf" else None  # vLLM steers each row by request.adapter
             for start in range(0, len(group), chunk):
                 for g in backend.generate(
-                    group[start : start + chunk], cfg.sampling, logits_processors=processors, batch_hook=scales
+                    group[start : start + chunk], cfg.sampling, logits_processors=processors, batch_hook=hook
                 ):
                     log.append(
                         {"key": g.request.tag[0], "text": g.text, "tokens": len(g.token_ids), "finish": g.finish_reason}
@@ -508,7 +514,7 @@ def run_sweep(cfg: SweepConfig, model=None, tokenizer=None) -> SweepResult:
     info = open_adapter(cfg.adapter).info  # fails early, with a clear error, on a missing or broken adapter
     pair = _resolve_pair(cfg, info)
     if model is None:
-        model, tokenizer = load_steerable(cfg.adapter, cfg.base, dtype=cfg.dtype)
+        model, tokenizer = load_steerable(cfg.adapter, cfg.base, dtype=cfg.dtype, placement=cfg.placement)
     terms = persona_terms(pair["pos"], pair["neg"], extra=cfg.vocabulary.extra_terms)
     prompts = resolve_prompts(cfg.prompts)
     steering, vector = _vector_arms(model, tokenizer, cfg)

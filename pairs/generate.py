@@ -25,6 +25,7 @@ from wsteer.io import JsonlAppendLog
 from wsteer.leak import VocabularyFilter
 from wsteer.models import ModelConfig
 from wsteer.prompts import PromptSource, TaskPrompt, resolve_prompts, suite_path
+from wsteer.vllm_engine import VLLMOptions
 
 DEFAULT_CONFIG = "configs/generate.yaml"
 STAGE = "pairs.generate"
@@ -72,9 +73,10 @@ class GenerateConfig:
         help="Decoding settings, identical for both sides.",
         factory=lambda: SamplingConfig(max_new_tokens=128, temperature=0.7),
     )
-    backend: Literal["hf"] = option(
-        "hf", "Generation backend ('hf' = transformers; the GenerationBackend protocol leaves room for vLLM)."
+    backend: Literal["hf", "vllm"] = option(
+        "hf", "Generation engine: 'hf' (transformers generate) or 'vllm' (in process, or vllm.server_url)."
     )
+    vllm: VLLMOptions = option(help="vLLM engine settings (backend: vllm).", factory=VLLMOptions)
     n_per_prompt: int = option(1, "Answer pairs per prompt, each with its own seed.")
     seed: int = option(0, "Base seed; each (prompt, sample) gets a seed derived from it, shared by both sides.")
     batch_size: int = option(16, "Rows per generate call; pos and neg of a prompt are adjacent rows, so even.")
@@ -169,10 +171,16 @@ def make_backend(cfg: GenerateConfig) -> GenerationBackend:
     from wsteer.generation import HFBackend
     from wsteer.models import load_model, load_tokenizer
 
-    if cfg.backend != "hf":  # the Literal already restricts this; kept for backends added later
-        raise ConfigError(f"unknown backend {cfg.backend!r}", where="backend", fix="use 'hf'")
+    if cfg.backend not in ("hf", "vllm"):  # the Literal already restricts this; kept for backends added later
+        raise ConfigError(f"unknown backend {cfg.backend!r}", where="backend", fix="use 'hf' or 'vllm'")
     tokenizer = load_tokenizer(cfg.model)
     require_chat_template(tokenizer)  # before the (slow) model load and before anything is written
+    if cfg.backend == "vllm":
+        from wsteer.models import resolve_model_path
+        from wsteer.vllm_engine import make_vllm_backend
+
+        path = resolve_model_path(cfg.model.name, cfg.model.revision, cfg.model.allow_pickle)
+        return make_vllm_backend(path, tokenizer, cfg.vllm)
     model = load_model(cfg.model)
     return HFBackend(model, tokenizer, batch_size=cfg.batch_size)
 

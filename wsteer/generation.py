@@ -8,7 +8,8 @@ changed the model's distribution, and a row's sample does not depend on what els
 
 Callers hook in per batch: ``logits_processors(batch)`` returns extra processors (e.g. the persona-vocabulary
 ban, with a persona per row) and ``batch_hook(batch)`` returns a context manager wrapped around the ``generate``
-call (e.g. per-row adapter scales). A vLLM backend can implement the same :class:`GenerationBackend` protocol.
+call (e.g. per-row adapter scales). :mod:`wsteer.vllm_engine` implements the same :class:`GenerationBackend` protocol
+on vLLM, steering each row by its ``GenerationRequest.adapter`` instead of a batch hook.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class GenerationRequest:
     messages: Messages
     seed: int = 0
     tag: Any = None
+    # (adapter directory, α) this row steers with, for engines that load adapters per row (vLLM); the hf engine
+    # steers through the model it was given and a batch hook instead. None = the model as loaded.
+    adapter: tuple[str, float] | None = None
 
 
 @dataclass
@@ -238,14 +242,22 @@ class HFBackend:
         return [self._to_generation(request, tokens, set(stops)) for request, tokens in zip(batch, new_tokens)]
 
     def _to_generation(self, request: GenerationRequest, tokens: list[int], stops: set[int]) -> Generation:
-        finish: Literal["stop", "length"] = "length"
-        for position, token in enumerate(tokens):
-            if token in stops:
-                tokens = tokens[:position]
-                finish = "stop"
-                break
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
-        return Generation(text=text, token_ids=tokens, finish_reason=finish, request=request)
+        return finish_generation(self.tokenizer, request, tokens, stops)
+
+
+def finish_generation(tokenizer, request: GenerationRequest, tokens: list[int], stops: set[int]) -> Generation:
+    """A :class:`Generation` from new token ids: cut at the first stop token, decoded without special tokens.
+
+    Every engine ends its answers here, so texts and token counts are comparable across engines.
+    """
+    finish: Literal["stop", "length"] = "length"
+    for position, token in enumerate(tokens):
+        if token in stops:
+            tokens = tokens[:position]
+            finish = "stop"
+            break
+    text = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+    return Generation(text=text, token_ids=tokens, finish_reason=finish, request=request)
 
 
 def _preview(request: GenerationRequest) -> str:

@@ -70,7 +70,7 @@ def scaled_adapter(model, alpha: float) -> Iterator[None]:
     if not math.isfinite(alpha):
         raise WsteerError(f"α must be a finite number, got {alpha}", where="alpha", fix="pass e.g. --alpha 1.5")
     if alpha == 0.0:
-        with model.disable_adapter():
+        with _base_path(model):
             yield
         return
     layers = _active_lora_layers(model)
@@ -82,6 +82,26 @@ def scaled_adapter(model, alpha: float) -> Iterator[None]:
     finally:
         for layer, adapter, scaling in saved:
             layer.scaling[adapter] = scaling
+
+
+@contextlib.contextmanager
+def _base_path(model) -> Iterator[None]:
+    """peft's ``disable_adapter()``, entered and left under ``torch.inference_mode``.
+
+    Leaving it resets the LoRA parameters' ``requires_grad``; on a model dispatched with disk offload
+    (:func:`wsteer.models.place_model`) accelerate's hooks leave inference-mode placeholders in those parameters,
+    and torch refuses to flag an inference tensor outside inference mode. The flags set are the same either way.
+    """
+    import torch
+
+    context = model.disable_adapter()
+    with torch.inference_mode():
+        context.__enter__()
+    try:
+        yield
+    finally:
+        with torch.inference_mode():
+            context.__exit__(None, None, None)
 
 
 @contextlib.contextmanager

@@ -54,6 +54,12 @@ class ModelConfig:
         "Placement passed to from_pretrained. None = CPU, or this process's GPU when one is visible "
         "(what accelerate/torchrun expect); 'auto' spreads one model over all visible GPUs.",
     )
+    max_memory: dict[str, str] | None = option(
+        None,
+        "Memory cap per device for device_map (e.g. {0: 20GiB, 1: 20GiB, cpu: 64GiB}); layers that do not fit "
+        "spill to the next device, then to offload_folder.",
+    )
+    offload_folder: str | None = option(None, "Where layers that fit on no device are kept (disk offload).")
     quantization: Literal["none", "4bit", "8bit"] = option(
         "none", "Load the frozen base through bitsandbytes in 4-bit (QLoRA) or 8-bit."
     )
@@ -284,6 +290,77 @@ def _default_device_map(cfg: ModelConfig) -> Any:
     return None
 
 
+def max_memory_map(limits: dict) -> dict:
+    """``max_memory`` for from_pretrained: GPU indices as ints ("0" from a key=value override is GPU 0)."""
+    return {int(k) if str(k).isdigit() else str(k): v for k, v in limits.items()}
+
+
+@dataclass
+class Placement:
+    """How an eval loads its base model: sharded over devices (device_map, max_memory) and/or quantised."""
+
+    device_map: str | None = option(
+        None,
+        "Placement for from_pretrained: 'auto' / 'balanced' / 'sequential' shard one model over the visible GPUs "
+        "(and CPU, disk), 'cpu', or None (CPU, or this process's GPU).",
+    )
+    max_memory: dict[str, str] | None = option(None, "Memory cap per device, e.g. {0: 20GiB, 1: 20GiB, cpu: 64GiB}.")
+    offload_folder: str | None = option(None, "Disk folder for layers that fit on no device.")
+    quantization: Literal["none", "4bit", "8bit"] = option("none", "Load the base in 4-bit or 8-bit (bitsandbytes).")
+
+    def model_config(self, name: str, dtype: str, dispatch_later: bool = False) -> ModelConfig:
+        """The :class:`ModelConfig` that loads ``name`` placed this way.
+
+        ``dispatch_later``: load to CPU now (an adapter is attached next) and spread with :func:`place_model`
+        after; a quantised model is always placed at load time (bitsandbytes quantises as it places).
+        """
+        later = dispatch_later and self.quantization == "none"
+        return ModelConfig(
+            name=name,
+            dtype=dtype,  # type: ignore[arg-type]
+            device_map=None if later else self.device_map,
+            max_memory=None if later else self.max_memory,
+            offload_folder=None if later else self.offload_folder,
+            quantization=self.quantization,
+        )
+
+    @property
+    def dispatches(self) -> bool:
+        """Whether :func:`place_model` has work to do (a device map on an unquantised model)."""
+        return self.device_map is not None and self.quantization == "none"
+
+
+def place_model(model, placement: Placement):
+    """Spread a loaded model (a peft model with its adapters attached too) over devices as ``placement`` says.
+
+    Uses accelerate: ``infer_auto_device_map`` under ``max_memory`` (balanced over GPUs for 'auto' / 'balanced'),
+    keeping each decoder layer whole, then ``dispatch_model``. Attaching adapters *before* dispatch keeps every
+    LoRA factor beside its layer, also for layers offloaded to CPU or disk, so per-row α scaling is unchanged.
+    Returns the model (in place).
+    """
+    from accelerate import dispatch_model, infer_auto_device_map
+    from accelerate.utils import get_balanced_memory
+
+    if not placement.dispatches:
+        return model
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    no_split = list(getattr(inner, "_no_split_modules", None) or [])
+    max_memory = max_memory_map(placement.max_memory) if placement.max_memory else None
+    device_map = placement.device_map
+    if device_map in ("auto", "balanced", "balanced_low_0"):
+        max_memory = get_balanced_memory(
+            model, max_memory, no_split_module_classes=no_split, low_zero=device_map == "balanced_low_0"
+        )
+        device_map = infer_auto_device_map(model, max_memory=max_memory, no_split_module_classes=no_split)
+    elif device_map == "sequential":
+        device_map = infer_auto_device_map(model, max_memory=max_memory, no_split_module_classes=no_split)
+    else:
+        device_map = {"": device_map}
+    dispatch_model(model, device_map=device_map, offload_dir=placement.offload_folder)
+    model.wsteer_device_map = dict(device_map)
+    return model
+
+
 def load_tokenizer(spec: ModelConfig | str | None = None, **overrides: Any):
     """Load the tokenizer for a model name/config; a missing pad token is set to the EOS token."""
     from transformers import AutoTokenizer
@@ -341,6 +418,10 @@ def load_model(spec: ModelConfig | str | None = None, **overrides: Any):
     )
     if cfg.attn_implementation:
         kwargs["attn_implementation"] = cfg.attn_implementation
+    if cfg.max_memory:
+        kwargs["max_memory"] = max_memory_map(cfg.max_memory)
+    if cfg.offload_folder:
+        kwargs["offload_folder"] = cfg.offload_folder
     quant = quantization_config(cfg)
     if quant is not None:
         kwargs["quantization_config"] = quant
