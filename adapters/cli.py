@@ -5,7 +5,9 @@ one library function, and prints where its results went."""
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 from wsteer.errors import WsteerError
 
@@ -16,110 +18,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "adapters", help="steer, merge, combine, calibrate, export, push, card, inspect adapters"
     )
     verbs = adapters.add_subparsers(dest="adapters_command", metavar="VERB", required=True)
-    for name, config, handler, positional, help_text, description in _verbs():
-        _add_verb(verbs, name, config, handler, positional, help_text, description)
+    for verb in VERBS:
+        _add_verb(verbs, verb)
 
 
-def _verbs() -> list[tuple]:
-    """(name, (config class, default config file), handler, positional argument, help, description) per verb."""
-    from wsteer.adapters.calibrate import DEFAULT_CONFIG as CALIBRATE_CONFIG
-    from wsteer.adapters.calibrate import CalibrateConfig
-    from wsteer.adapters.card import CardConfig
-    from wsteer.adapters.combine import CombineConfig
-    from wsteer.adapters.export import ExportConfig
-    from wsteer.adapters.inspect import InspectConfig
-    from wsteer.adapters.merge import MergeConfig
-    from wsteer.adapters.push import PushConfig
-    from wsteer.adapters.steer import SteerConfig
-
-    return [
-        (
-            "steer",
-            (SteerConfig, None),
-            _steer,
-            _adapter_argument,
-            "answer prompts with the adapter at one or more α",
-            "Generate with the adapter's delta scaled by each α in alphas (0 = base). α > 0 steers "
-            "toward steering.json's pos persona, α < 0 toward neg. Example: `wsteer adapters steer "
-            'runs/honest/adapter alphas=[-1,0,1] prompts=["Is the sea wet?"]`.',
-        ),
-        (
-            "merge",
-            (MergeConfig, None),
-            _merge,
-            _adapter_argument,
-            "write base + α·ΔW as a new checkpoint (streamed shard by shard)",
-            "Merge the adapter at a fixed α into a copy of its base checkpoint. The result loads with "
-            "plain AutoModelForCausalLM.from_pretrained or vLLM. Example: `wsteer adapters merge "
-            "runs/honest/adapter alpha=1.5 out=runs/honest-1.5`.",
-        ),
-        (
-            "combine",
-            (CombineConfig, None),
-            _combine,
-            _parts_argument,
-            "one exact adapter for Σ w_i·ΔW_i (rank concatenation)",
-            "Combine adapters of one base with signed weights, e.g. `wsteer adapters combine "
-            "runs/honest/adapter:+1.0 runs/authority/adapter:-0.5 out=runs/mix/adapter`.",
-        ),
-        (
-            "calibrate",
-            (CalibrateConfig, CALIBRATE_CONFIG),
-            _calibrate,
-            _adapter_argument,
-            "find α⁺/α⁻ reaching a target p95 per-token KL to the base",
-            "Find α⁺ > 0 and α⁻ < 0 at which the p95 per-token KL(steered ‖ base) reaches target_kl; "
-            "writes them into steering.json.",
-        ),
-        (
-            "export",
-            (ExportConfig, None),
-            _export,
-            _adapter_argument,
-            "a plain peft adapter with α folded into its weights (for peft, vLLM, lm-eval)",
-            "Write a copy of the adapter whose lora_B is multiplied by α, so tools that run adapters at "
-            "peft's default scaling run it at that α. Example: `wsteer adapters export runs/honest/adapter "
-            "alpha=calibrated out=runs/honest/adapter-plus` (calibrated = α⁺, calibrated- = α⁻, or a number).",
-        ),
-        (
-            "push",
-            (PushConfig, None),
-            _push,
-            _adapter_argument,
-            "upload the adapter (peft files, model card, steering.json) to a Hub repo",
-            "Create repo_id on the Hub if needed and upload the adapter with huggingface_hub. Endpoint "
-            "and token: HF_ENDPOINT, HF_TOKEN or `hf auth login`. Example: `wsteer adapters push "
-            "runs/honest/adapter repo_id=me/honest-steering`.",
-        ),
-        (
-            "card",
-            (CardConfig, None),
-            _card,
-            _adapter_argument,
-            "regenerate the model card (README.md), optionally with an eval sweep's figures",
-            "Rewrite the adapter's README.md from steering.json. Example: `wsteer adapters card "
-            "runs/honest/adapter sweep=runs/honest/sweep` adds the sweep's headline figures.",
-        ),
-        (
-            "inspect",
-            (InspectConfig, None),
-            _inspect,
-            _adapter_argument,
-            "base, personas, rank, targets, per-layer ‖ΔW‖, calibration",
-            "Describe an adapter: base, personas, rank, targets, per-layer ‖ΔW‖, calibration.",
-        ),
-    ]
+class _Verb(NamedTuple):
+    name: str
+    config: str  # "module:Class" of the verb's config dataclass
+    run: Callable[[argparse.Namespace], int]
+    help: str
+    description: str
+    positional: Callable[[argparse.ArgumentParser], None] | None = None  # default: an optional ADAPTER
+    default_config: str | None = None
 
 
-def _add_verb(verbs, name: str, config: tuple, handler, positional, help_text: str, description: str) -> None:
+def _add_verb(verbs: argparse._SubParsersAction, verb: _Verb) -> None:
     """One ``wsteer adapters NAME`` verb: its positional argument, ``--config`` + ``key=value`` of its config class."""
     from wsteer.cliargs import add_config_arguments
 
-    config_class, default_config = config
-    parser = verbs.add_parser(name, help=help_text, description=description)
-    positional(parser)
-    add_config_arguments(parser, config_class, default_config=default_config)
-    parser.set_defaults(func=handler)
+    module, _, class_name = verb.config.partition(":")
+    parser = verbs.add_parser(verb.name, help=verb.help, description=verb.description)
+    (verb.positional or _adapter_argument)(parser)
+    add_config_arguments(parser, getattr(importlib.import_module(module), class_name), verb.default_config)
+    parser.set_defaults(func=verb.run)
 
 
 def _adapter_argument(parser: argparse.ArgumentParser) -> None:
@@ -264,3 +185,77 @@ def _inspect(args: argparse.Namespace) -> int:
     report = inspect_adapter(_require_adapter(cfg, "inspect"))
     print(to_json(report, indent=2) if cfg.json else format_report(report))
     return 0
+
+
+# One row per verb: its config class (imported when the verb is declared), handler, help and description.
+VERBS = (
+    _Verb(
+        "steer",
+        "wsteer.adapters.steer:SteerConfig",
+        _steer,
+        "answer prompts with the adapter at one or more α",
+        "Generate with the adapter's delta scaled by each α in alphas (0 = base). α > 0 steers "
+        "toward steering.json's pos persona, α < 0 toward neg. Example: `wsteer adapters steer "
+        'runs/honest/adapter alphas=[-1,0,1] prompts=["Is the sea wet?"]`.',
+    ),
+    _Verb(
+        "merge",
+        "wsteer.adapters.merge:MergeConfig",
+        _merge,
+        "write base + α·ΔW as a new checkpoint (streamed shard by shard)",
+        "Merge the adapter at a fixed α into a copy of its base checkpoint. The result loads with "
+        "plain AutoModelForCausalLM.from_pretrained or vLLM. Example: `wsteer adapters merge "
+        "runs/honest/adapter alpha=1.5 out=runs/honest-1.5`.",
+    ),
+    _Verb(
+        "combine",
+        "wsteer.adapters.combine:CombineConfig",
+        _combine,
+        "one exact adapter for Σ w_i·ΔW_i (rank concatenation)",
+        "Combine adapters of one base with signed weights, e.g. `wsteer adapters combine "
+        "runs/honest/adapter:+1.0 runs/authority/adapter:-0.5 out=runs/mix/adapter`.",
+        positional=_parts_argument,
+    ),
+    _Verb(
+        "calibrate",
+        "wsteer.adapters.calibrate:CalibrateConfig",
+        _calibrate,
+        "find α⁺/α⁻ reaching a target p95 per-token KL to the base",
+        "Find α⁺ > 0 and α⁻ < 0 at which the p95 per-token KL(steered ‖ base) reaches target_kl; "
+        "writes them into steering.json.",
+        default_config="configs/calibrate.yaml",
+    ),
+    _Verb(
+        "export",
+        "wsteer.adapters.export:ExportConfig",
+        _export,
+        "a plain peft adapter with α folded into its weights (for peft, vLLM, lm-eval)",
+        "Write a copy of the adapter whose lora_B is multiplied by α, so tools that run adapters at "
+        "peft's default scaling run it at that α. Example: `wsteer adapters export runs/honest/adapter "
+        "alpha=calibrated out=runs/honest/adapter-plus` (calibrated = α⁺, calibrated- = α⁻, or a number).",
+    ),
+    _Verb(
+        "push",
+        "wsteer.adapters.push:PushConfig",
+        _push,
+        "upload the adapter (peft files, model card, steering.json) to a Hub repo",
+        "Create repo_id on the Hub if needed and upload the adapter with huggingface_hub. Endpoint "
+        "and token: HF_ENDPOINT, HF_TOKEN or `hf auth login`. Example: `wsteer adapters push "
+        "runs/honest/adapter repo_id=me/honest-steering`.",
+    ),
+    _Verb(
+        "card",
+        "wsteer.adapters.card:CardConfig",
+        _card,
+        "regenerate the model card (README.md), optionally with an eval sweep's figures",
+        "Rewrite the adapter's README.md from steering.json. Example: `wsteer adapters card "
+        "runs/honest/adapter sweep=runs/honest/sweep` adds the sweep's headline figures.",
+    ),
+    _Verb(
+        "inspect",
+        "wsteer.adapters.inspect:InspectConfig",
+        _inspect,
+        "base, personas, rank, targets, per-layer ‖ΔW‖, calibration",
+        "Describe an adapter: base, personas, rank, targets, per-layer ‖ΔW‖, calibration.",
+    ),
+)
