@@ -237,21 +237,21 @@ def _comparison_lines(summary: dict) -> list[str]:
                 f"reached by the adapter at α = {_g(settings['alpha_plus'])} / {_g(settings['alpha_minus'])} and "
                 f"by the vector at c = {_g(settings['c_plus'])} / {_g(settings['c_minus'])}"
             )
-    probe = summary.get("probe")
+    probe, judge = summary.get("probe"), summary.get("judge")
     if probe:
-        rho = probe["spearman_vs_trait"]
-        lines.append(
-            f"probe `{probe['suite']}` ({probe['items']} items) vs PLR: Spearman ρ over arm means = "
-            f"{_g(rho.get('rho'), '.3f')} (p = {_g(rho.get('p'), '.2g')}, n = {rho.get('n')} arms)"
-        )
-    judge = summary.get("judge")
+        lines.append(_agreement(f"probe `{probe['suite']}` ({probe['items']} items)", probe["spearman_vs_trait"]))
     if judge:
-        rho = judge["spearman_vs_trait"]
-        lines.append(
-            f"LLM judge ({judge['answers']} answers, each against the base's) vs PLR: Spearman ρ over arm means = "
-            f"{_g(rho.get('rho'), '.3f')} (p = {_g(rho.get('p'), '.2g')}, n = {rho.get('n')} arms)"
-        )
+        label = f"LLM judge ({judge['answers']} answers, each against the base's)"
+        lines.append(_agreement(label, judge["spearman_vs_trait"]))
     return lines
+
+
+def _agreement(label: str, rho: dict) -> str:
+    """How a second trait measure agrees with PLR: Spearman ρ over the arm means."""
+    return (
+        f"{label} vs PLR: Spearman ρ over arm means = "
+        f"{_g(rho.get('rho'), '.3f')} (p = {_g(rho.get('p'), '.2g')}, n = {rho.get('n')} arms)"
+    )
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
