@@ -24,7 +24,7 @@ from typing import Sequence
 from wsteer.errors import DataError
 from wsteer.resources import shipped_path
 
-BUILTIN_PROBES = {"honesty": "pairs/probes/honesty.jsonl"}
+BUILTIN_PROBES = {"honesty": "pairs/probes/honesty.jsonl", "care": "pairs/probes/care.jsonl"}
 FIELDS = ("id", "question", "true", "false")
 
 

@@ -13,6 +13,7 @@ the ids (not on file order), and adding one prompt to a domain moves at most one
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -236,6 +237,12 @@ class PromptSource:
     id_field: str = option("id", "Column holding the prompt id (missing ids are derived from the text).")
     domain_field: str = option("domain", "Column holding the domain (missing = 'general').")
     dataset_split: str | None = option(None, "Split of a saved DatasetDict (default: 'train').")
+    instruction: str = option(
+        "",
+        "Appended to every prompt after a space, e.g. 'Answer in three sentences or fewer.': a format "
+        "instruction that every arm and both personas share, so answers end before max_new_tokens and length "
+        "is measured, not capped. Set the same value for generation and evaluation.",
+    )
 
 
 def resolve_prompts(source: PromptSource) -> list[TaskPrompt]:
@@ -248,4 +255,12 @@ def resolve_prompts(source: PromptSource) -> list[TaskPrompt]:
         dataset_split=source.dataset_split,
     )
     prompts = split_prompts(prompts, source.split, source.heldout_fraction)
-    return select_prompts(prompts, source.domains, source.limit)
+    prompts = select_prompts(prompts, source.domains, source.limit)
+    return [with_instruction(p, source.instruction) for p in prompts]
+
+
+def with_instruction(prompt: TaskPrompt, instruction: str) -> TaskPrompt:
+    """``prompt`` with ``instruction`` appended (same id and domain: the split stays the one of the bare prompt)."""
+    if not instruction.strip():
+        return prompt
+    return dataclasses.replace(prompt, prompt=f"{prompt.prompt.rstrip()} {instruction.strip()}")

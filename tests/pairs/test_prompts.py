@@ -97,3 +97,13 @@ def test_suite_file_is_plain_jsonl_with_required_keys():
 
     for line in suite_path("tasks").read_text().splitlines():
         assert set(json.loads(line)) == {"id", "prompt", "domain"}
+
+
+def test_instruction_is_appended_to_every_prompt_and_keeps_the_split():
+    from wsteer.prompts import PromptSource, resolve_prompts
+
+    bare = resolve_prompts(PromptSource(split="heldout", limit=5))
+    told = resolve_prompts(PromptSource(split="heldout", limit=5, instruction="  Answer in one sentence. "))
+    assert [p.id for p in told] == [p.id for p in bare] and [p.domain for p in told] == [p.domain for p in bare]
+    assert [p.prompt for p in told] == [f"{p.prompt} Answer in one sentence." for p in bare]
+    assert resolve_prompts(PromptSource(split="heldout", limit=5, instruction=" ")) == bare

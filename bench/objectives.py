@@ -1,0 +1,200 @@
+"""Bench: which training objective steers furthest at equal coherence (issue 13, deliver 2).
+
+Every arm trains a steering adapter on the same curated cho/rej pairs with the same seed, then one ``wsteer eval
+sweep`` runs it over α on the project's held-out prompts (never the training prompts) with the honesty probe.
+For each pole the bench finds **α at iso-coherence**: the |α| where the base-model perplexity ratio of the answers
+(arm mean / α = 0 mean) reaches ``--ppl-ratio`` (1.2), linearly interpolated between swept α; the trait shift there
+(PLR at α* − PLR at 0, and the probe's) is the arm's **effect at iso-coherence**. An arm whose ratio stays under the
+bound up to the largest swept |α| is reported at that α with ``≥``: its effect there is a lower bound.
+
+Arms (``--arms`` picks a subset; every arm: LoRA r=16 on all linear layers, lr 5e-4, 3 epochs, batch 4, β 0.1,
+seed 0 unless its name says otherwise — the wsteer defaults):
+
+  dpo                 TRL DPOTrainer, sigmoid loss (the previous default)
+  dpo+kl              the same + kl_coef × token KL(adapter ‖ base) on cho and rej
+  ipo                 TRL's ``loss_type: [ipo]`` (another TRL preference loss)
+  dpo-lr1e-4          dpo at learning rate 1e-4 (the issue's "trained far past what 60 pairs separate")
+  bidirectional       one adapter, cho > rej at +1 and rej > cho at −1 in each step
+  bidirectional+kl    the same + the KL at ±1
+  contrastive_sft     SFT on cho and on rej; the adapter is their difference
+  contrastive_sft+kl  the same + the KL on each side
+
+Printed: one row per arm with ρ (Spearman of the PLR arm means over α), per pole α*, PLR shift and probe shift at
+α*, and the training wall time; plus the prompting baselines (pos / neg persona prompts, no adapter) for scale.
+
+    python bench/objectives.py --pairs runs/demo/pairs/curated.jsonl --heldout runs/demo/pairs/heldout.jsonl
+    python bench/objectives.py --pairs … --arms dpo,dpo+kl --json out.json
+
+~5 min an arm on 2 CPU cores (smollm2-135m, 16 held-out prompts, 160 new tokens).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+ALPHAS = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0)
+ARMS: dict[str, dict] = {
+    "dpo": {"objective": "dpo"},
+    "dpo+kl": {"objective": "dpo", "kl_coef": 2.0},
+    "ipo": {"objective": "dpo", "loss_type": ["ipo"]},
+    "dpo-lr1e-4": {"objective": "dpo", "learning_rate": 1e-4},
+    "bidirectional": {"objective": "bidirectional"},
+    "bidirectional+kl": {"objective": "bidirectional", "kl_coef": 2.0},
+    "contrastive_sft": {"objective": "contrastive_sft"},
+    "contrastive_sft+kl": {"objective": "contrastive_sft", "kl_coef": 2.0},
+}
+
+
+def interpolate(points: list[tuple[float, float]], x: float) -> float:
+    """y at ``x`` on the polyline through ``points`` (sorted by x)."""
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        if x0 <= x <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return points[-1][1]
+
+
+def iso_coherence(summary: dict, sign: int, bound: float) -> dict:
+    """α* on one pole (where the perplexity ratio first reaches ``bound``) and the trait shifts there."""
+    arms = {a["alpha"]: a["metrics"] for a in summary["arms"] if a["kind"] == "adapter"}
+    base = arms[0.0]
+    pole = sorted((abs(alpha), m) for alpha, m in arms.items() if alpha * sign > 0)
+    ratios = [(0.0, 1.0)] + [(a, m["perplexity"]["mean"] / base["perplexity"]["mean"]) for a, m in pole]
+    reached = next((i for i, (_, r) in enumerate(ratios) if r >= bound), None)
+    if reached is None:
+        alpha_star, lower_bound = ratios[-1][0], True
+    else:
+        (a0, r0), (a1, r1) = ratios[reached - 1], ratios[reached]
+        alpha_star, lower_bound = a0 + (a1 - a0) * (bound - r0) / (r1 - r0), False
+
+    def shift(metric: str) -> float | None:
+        if metric not in base:
+            return None
+        curve = [(0.0, 0.0)] + [(a, m[metric]["mean"] - base[metric]["mean"]) for a, m in pole]
+        return interpolate(curve, alpha_star)
+
+    return {"alpha": sign * alpha_star, "lower_bound": lower_bound, "plr": shift("plr"), "probe": shift("probe")}
+
+
+def train_arm(name: str, settings: dict, args, out: Path) -> tuple[Path, float]:
+    """Train one arm's adapter (skipped when it exists); returns its directory and the training wall time."""
+    from wsteer.train.config import TrainConfig
+    from wsteer.train.run import train_adapter
+
+    from wsteer.config import load_config
+
+    adapter = out / name / "adapter"
+    timing = out / name / "train_seconds.json"
+    if (adapter / "adapter_model.safetensors").is_file() and timing.is_file():
+        return adapter, json.loads(timing.read_text())["seconds"]
+    data = {
+        "data": args.pairs,
+        "heldout": args.heldout,
+        "output_dir": str(adapter),
+        "seed": args.seed,
+        "progress": False,
+        "model": {"name": args.model},
+        **settings,
+    }
+    cfg = load_config(TrainConfig, data=data)
+    started = time.perf_counter()
+    train_adapter(cfg)
+    seconds = time.perf_counter() - started
+    timing.write_text(json.dumps({"seconds": seconds}))
+    return adapter, seconds
+
+
+def sweep_arm(adapter: Path, args, out: Path, baselines: list[str]) -> dict:
+    """The α sweep of one adapter on the held-out prompts; returns its summary."""
+    from wsteer.eval.sweep import SweepConfig, run_sweep
+
+    from wsteer.config import load_config
+
+    data = {
+        "adapter": str(adapter),
+        "out_dir": str(out),
+        "alphas": list(ALPHAS),
+        "baselines": baselines,
+        "seed": args.seed,
+        "probes": args.probes,
+        "heldout_pairs": args.heldout,
+        "prompts": {"split": "heldout", "limit": args.prompts, "instruction": args.instruction},
+        "sampling": {"max_new_tokens": args.max_new_tokens, "temperature": 0.7, "top_p": 0.95},
+        "vocabulary": {"mode": "ban"},
+        "leak_check_prompts": 0,
+    }
+    run_sweep(load_config(SweepConfig, data=data))
+    return json.loads((out / "summary.json").read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", required=True, help="curated training pairs (JSONL)")
+    parser.add_argument("--heldout", default=None, help="curated held-out pairs (JSONL): held-out margins")
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--prompts", type=int, default=16, help="held-out prompts per α")
+    parser.add_argument("--max-new-tokens", type=int, default=160)
+    parser.add_argument("--instruction", default="Answer in three sentences or fewer.")
+    parser.add_argument("--probes", default="honesty")
+    parser.add_argument("--ppl-ratio", type=float, default=1.2, help="the coherence bound α* is read at")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/bench_objectives")
+    parser.add_argument("--json", default=None, help="also write the table here")
+    args = parser.parse_args()
+
+    from bench.common import machine_context
+
+    context = machine_context(None)
+    print(f"load average {context.get('load_average')}", flush=True)
+    out = Path(args.out)
+    rows = []
+    for index, name in enumerate(args.arms.split(",")):
+        adapter, seconds = train_arm(name, ARMS[name], args, out)
+        summary = sweep_arm(adapter, args, out / name / "eval", ["pos", "neg"] if index == 0 else [])
+        if index == 0:
+            prompts = {a["persona"]: a["metrics"] for a in summary["arms"] if a["kind"] == "prompt"}
+            base = next(a["metrics"] for a in summary["arms"] if a["kind"] == "adapter" and a["alpha"] == 0)
+            for persona, m in prompts.items():
+                shifts = {k: m[k]["mean"] - base[k]["mean"] for k in ("plr", "probe") if k in m}
+                ratio = m["perplexity"]["mean"] / base["perplexity"]["mean"]
+                print(
+                    f"prompt {persona}: plr {shifts.get('plr', 0):+.4f} probe {shifts.get('probe', 0):+.3f} "
+                    f"ppl ×{ratio:.2f}",
+                    flush=True,
+                )
+        row = {
+            "arm": name,
+            "settings": ARMS[name],
+            "rho": summary["dose_response"]["spearman_arm_means"]["rho"],
+            "plus": iso_coherence(summary, +1, args.ppl_ratio),
+            "minus": iso_coherence(summary, -1, args.ppl_ratio),
+            "train_s": round(seconds, 1),
+        }
+        rows.append(row)
+        print(format_row(row), flush=True)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"machine": context, "ppl_ratio": args.ppl_ratio, "rows": rows}, indent=1)
+        )
+
+
+def format_row(row: dict) -> str:
+    """One table line: ρ, per pole α* (≥ = bound not reached) and the PLR / probe shifts there, training time."""
+
+    def pole(p: dict) -> str:
+        mark = "≥" if p["lower_bound"] else ""
+        probe = f"{p['probe']:+.3f}" if p["probe"] is not None else "n/a"
+        return f"α*={mark}{p['alpha']:+.2f} plr {p['plr']:+.4f} probe {probe}"
+
+    return f"{row['arm']:<20} ρ={row['rho']:+.2f} | + {pole(row['plus'])} | − {pole(row['minus'])} | {row['train_s']} s"
+
+
+if __name__ == "__main__":
+    main()
