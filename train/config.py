@@ -235,8 +235,9 @@ class TrainConfig:
     label_smoothing: float = option(0.0, "TRL `label_smoothing` (robust / exo_pair losses).")
     kl_coef: float = option(
         0.0,
-        "bidirectional only: weight of the token-level KL(adapter at ±1 || base) on "
-        "completion tokens, which keeps both poles coherent; 0 = off.",
+        "Weight of a token-level KL(adapter || base) on the completion tokens added to the loss (bidirectional: "
+        "at ±1; dpo: on cho and rej; contrastive_sft: on each side), which keeps the answers close to the "
+        "base model's; 0 = off (TRL's loss unchanged).",
     )
 
     # --- optimisation
@@ -339,8 +340,11 @@ class TrainConfig:
             raise ValueError(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction}")
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
-        if self.kl_coef > 0 and self.objective != "bidirectional":
-            raise ValueError("kl_coef applies to objective 'bidirectional' only; set it to 0")
+        if self.kl_coef > 0 and self.lora.is_pissa:
+            raise ValueError(
+                "kl_coef needs the adapter-disabled model to be the base, which PiSSA's rewritten weights are not; "
+                "set kl_coef=0 or lora.init=default"
+            )
         if self.lora.use_dora and self.objective != "dpo":
             raise ValueError(
                 f"objective {self.objective!r} needs a linear LoRA delta; DoRA has none (set lora.use_dora=false)"

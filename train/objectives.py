@@ -7,6 +7,8 @@
   TRL's own loss on that one doubled batch (one forward; per-row scales via :func:`wsteer.lora.per_row_adapter_scale`).
   So one adapter learns both poles: +1 prefers cho, -1 prefers rej. An optional token-level
   KL(adapter at ±1 || base) on completion tokens keeps both poles coherent.
+* ``kl_coef > 0`` adds the same token-level KL(adapter || base) on the completion tokens to every objective
+  (:class:`KLToBaseMixin`): dpo on cho and rej, contrastive_sft on each side's completions.
 * ``contrastive_sft``: TRL's :class:`~trl.SFTTrainer` trains one LoRA on cho and one on rej (same seed, same
   initialisation); the steering adapter is their exact difference (see ``wsteer.train.run``).
 """
@@ -286,21 +288,84 @@ def pole_margins(capture: _Capture, mirrored: dict, beta: float):
     return margins.chunk(2)
 
 
+def kl_to_base(trainer, causal_lm, policy_hidden, rows: dict, mask, reorder=None):
+    """Token KL(policy ‖ base) at the ``mask`` positions ([N, T-1] bool: the next token is a completion token).
+
+    ``policy_hidden`` [N, T, H] are the final hidden states of the step's own forward (with grad); the base's come
+    from one no-grad forward of ``rows`` (input_ids, attention_mask) with the adapter disabled, put in the policy's
+    row order by ``reorder`` when the policy batch repeats rows (the bidirectional mirror).
+    """
+    import torch
+
+    peft_model = trainer.accelerator.unwrap_model(trainer.model)
+    with torch.no_grad(), peft_model.disable_adapter():
+        inputs = {k: rows[k] for k in ("input_ids", "attention_mask")}
+        base_hidden = causal_lm.base_model(**inputs, use_cache=False).last_hidden_state  # [rows, T, H]
+    if reorder is not None:
+        base_hidden = reorder(base_hidden)  # [N, T, H]
+    return token_kl_to_base(policy_hidden[:, :-1], base_hidden[:, :-1], causal_lm.get_output_embeddings(), mask)
+
+
 def mirrored_kl_to_base(trainer, causal_lm, capture: _Capture, inputs: dict, mirrored: dict):
     """Token KL(adapter at ±1 ‖ base) on the completion tokens of the mirrored batch (one base forward of the
     2B distinct rows, repeated into the mirrored order)."""
     import torch
 
-    peft_model = trainer.accelerator.unwrap_model(trainer.model)
-    shift_mask = mirrored["completion_mask"][:, 1:].bool()  # [4B, T-1]
-    with torch.no_grad(), peft_model.disable_adapter():
-        cho_rej = {k: inputs[k] for k in ("input_ids", "attention_mask")}  # the 2B distinct rows
-        base_hidden = causal_lm.base_model(**cho_rej, use_cache=False).last_hidden_state  # [2B, T, H]
-        cho, rej = base_hidden.chunk(2, dim=0)
-        base_hidden = torch.cat([cho, rej, rej, cho], dim=0)  # [4B, T, H], rows as in `mirrored`
-    return token_kl_to_base(
-        capture.hidden[0][:, :-1], base_hidden[:, :-1], causal_lm.get_output_embeddings(), shift_mask
-    )
+    def mirror(hidden):  # [2B, T, H] -> [4B, T, H], rows as in `mirrored`
+        cho, rej = hidden.chunk(2, dim=0)
+        return torch.cat([cho, rej, rej, cho], dim=0)
+
+    mask = mirrored["completion_mask"][:, 1:].bool()  # [4B, T-1]
+    return kl_to_base(trainer, causal_lm, capture.hidden[0], inputs, mask, reorder=mirror)
+
+
+class KLToBaseMixin:
+    """Adds ``kl_coef`` × token KL(adapter ‖ base) on the completion tokens to a TRL trainer's loss.
+
+    The KL is taken on the step's own forward (its final hidden states, caught by a hook) against one extra
+    no-grad forward with the adapter disabled; it is logged as ``kl_to_base``. ``kl_coef = 0`` is TRL's loss
+    unchanged. Subclasses call :meth:`_with_kl` around the parent's loss.
+    """
+
+    def __init__(self, *args, kl_coef: float = 0.0, **kwargs):
+        self.kl_coef = kl_coef
+        super().__init__(*args, **kwargs)
+
+    def _with_kl(self, compute_loss, inputs: dict, mask, return_outputs: bool):
+        causal_lm = _causal_lm(self)
+        capture = _Capture(causal_lm, hidden=True)
+        try:
+            result = compute_loss()
+        finally:
+            capture.close()
+        loss = result[0] if return_outputs else result
+        kl = kl_to_base(self, causal_lm, capture.hidden[0], inputs, mask)
+        mode = "train" if self.model.training else "eval"
+        self._metrics[mode]["kl_to_base"].append(self.accelerator.gather(kl.detach()).mean().item())
+        loss = loss + self.kl_coef * kl
+        return (loss, result[1]) if return_outputs else loss
+
+
+def make_sft_trainer_class():
+    """TRL's SFTTrainer with the optional KL-to-base term (contrastive_sft trains each side with it)."""
+    from trl import SFTTrainer
+
+    class RegularisedSFTTrainer(KLToBaseMixin, SFTTrainer):
+        """SFT on one side's completions; with ``kl_coef > 0`` each side also stays close to the base."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            parent = super().compute_loss
+            if self.kl_coef <= 0:
+                return parent(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+            mask = inputs["labels"][:, 1:] != -100  # [N, T-1]: the next token is a completion token
+            return self._with_kl(
+                lambda: parent(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch),
+                inputs,
+                mask,
+                return_outputs,
+            )
+
+    return RegularisedSFTTrainer
 
 
 def make_trainer_classes():
@@ -309,8 +374,15 @@ def make_trainer_classes():
 
     score_completion_tokens_only_on_cpu()
 
-    class PreferenceTrainer(WsteerDPOTrainer, DPOTrainer):
-        """TRL's DPOTrainer (+ the PiSSA reference fix)."""
+    class PreferenceTrainer(KLToBaseMixin, WsteerDPOTrainer, DPOTrainer):
+        """TRL's DPOTrainer (+ the PiSSA reference fix, + the optional KL-to-base term on cho and rej)."""
+
+        def _compute_loss(self, model, inputs, return_outputs):
+            parent = super()._compute_loss
+            if self.kl_coef <= 0:
+                return parent(model, inputs, return_outputs)
+            mask = inputs["completion_mask"][:, 1:].bool()  # [2B, T-1]
+            return self._with_kl(lambda: parent(model, inputs, return_outputs), inputs, mask, return_outputs)
 
     class BidirectionalDPOTrainer(WsteerDPOTrainer, DPOTrainer):
         """One adapter, both poles: TRL's DPO loss on the mirrored batch with per-row adapter scales ±1."""

@@ -34,6 +34,7 @@ from wsteer.train.objectives import (
     cpu_only,
     dpo_arguments,
     lora_config,
+    make_sft_trainer_class,
     make_trainer_classes,
     score_completion_tokens_only_on_cpu,
     sft_arguments,
@@ -229,11 +230,8 @@ def _train_preference(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work: 
     preference_trainer, bidirectional_trainer = make_trainer_classes()
     with state.main_process_first():
         dataset = to_dataset(preference_rows(pairs.train), work / "data" / "preference")
-    kwargs: dict[str, Any] = {"reference_is_initial_adapter": cfg.lora.is_pissa}
-    trainer_cls = preference_trainer
-    if cfg.objective == "bidirectional":
-        trainer_cls = bidirectional_trainer
-        kwargs["kl_coef"] = cfg.kl_coef
+    kwargs: dict[str, Any] = {"reference_is_initial_adapter": cfg.lora.is_pissa, "kl_coef": cfg.kl_coef}
+    trainer_cls = bidirectional_trainer if cfg.objective == "bidirectional" else preference_trainer
     trainer = trainer_cls(
         model=model,
         ref_model=None,
@@ -305,7 +303,6 @@ def _save_initial_adapter(peft_model, work: Path, state) -> None:
 def _train_contrastive(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work: Path, state, callbacks: Sequence):
     """contrastive_sft: SFT a LoRA on cho (pos) and one on rej (neg); the steering adapter is pos - neg."""
     from peft import PeftModel
-    from trl import SFTTrainer
 
     from wsteer.io import atomic_directory
     from wsteer.lora import combine_adapters, read_adapter, write_adapter
@@ -317,8 +314,9 @@ def _train_contrastive(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work:
         with state.main_process_first():
             dataset = to_dataset(completion_rows(pairs.train, key), work / "data" / side)
         # SFTTrainer seeds before wrapping, so both sides start from the same adapter initialisation.
-        trainer = SFTTrainer(
+        trainer = make_sft_trainer_class()(
             model=base,
+            kl_coef=cfg.kl_coef,
             args=sft_arguments(cfg, str(work / side)),
             train_dataset=dataset,
             processing_class=tokenizer,

@@ -174,6 +174,50 @@ def test_bidirectional_kl_term_is_logged(make_config):
     assert epochs[0]["kl_to_base"] >= 0.0
 
 
+def kl_to_base_after_training(result, records, alpha: float) -> float:
+    """Mean token KL(adapter at α ‖ base) over the completion tokens of every cho and rej answer."""
+    from wsteer.chat import build_messages, encode_completion
+    from wsteer.scoring import completion_log_softmax, token_kl
+
+    conversations = [build_messages(r["prompt"]) for r in records] * 2
+    completions = [encode_completion(result.tokenizer, r[k]) for k in ("cho", "rej") for r in records]
+    model = result.model.eval()
+    with torch.no_grad():
+        steered = completion_log_softmax(
+            model, result.tokenizer, conversations, completions, scaled_adapter(model, alpha)
+        )
+        base = completion_log_softmax(model, result.tokenizer, conversations, completions, scaled_adapter(model, 0.0))
+    kls = torch.cat([token_kl(s, b) for s, b in zip(steered, base)])  # [all completion tokens]
+    return kls.mean().item()
+
+
+@pytest.mark.parametrize("objective", ["dpo", "bidirectional", "contrastive_sft"])
+def test_the_kl_term_keeps_the_adapter_closer_to_the_base(make_config, pairs_file, objective):
+    """Same seed, same data: kl_coef > 0 ends with a lower KL to the base than kl_coef = 0 (at +1, and at −1 for
+    the objective that trains both poles), and the trainer logged the term."""
+    records = [json.loads(line) for line in Path(pairs_file).read_text().splitlines()]
+    kls = {}
+    for coef in (0.0, 10.0):
+        cfg = make_config(
+            f"objective={objective}",
+            f"kl_coef={coef}",
+            "learning_rate=2e-2",
+            "epochs=2",
+            "heldout_fraction=0",
+            f"output_dir={Path(make_config().output_dir).parent / str(coef)}",
+        )
+        result = train_adapter(cfg)
+        kls[coef] = {a: kl_to_base_after_training(result, records, a) for a in (1.0, -1.0)}
+        epochs = result.metrics["epochs"]
+        epochs = [*epochs["pos"], *epochs["neg"]] if objective == "contrastive_sft" else epochs
+        logged = [e.get("kl_to_base") for e in epochs]
+        assert (coef > 0) == any(v is not None for v in logged), logged
+    assert kls[0.0][1.0] > 0.005, "the adapter without the KL term must have moved for the comparison to mean much"
+    assert kls[10.0][1.0] < 0.8 * kls[0.0][1.0], kls
+    if objective == "bidirectional":
+        assert kls[10.0][-1.0] < 0.8 * kls[0.0][-1.0], kls
+
+
 def test_contrastive_sft_adapter_is_pos_minus_neg_per_layer(make_config):
     cfg = make_config("objective=contrastive_sft", "learning_rate=1e-2")
     train_adapter(cfg)
@@ -217,7 +261,7 @@ def test_trl_loss_variants_pass_through(make_config):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["kl_coef=0.1"], "kl_coef applies to objective 'bidirectional'"),
+        (["kl_coef=0.1", "lora.init=pissa"], "kl_coef needs the adapter-disabled model"),
         (["objective=bidirectional", "lora.use_dora=true"], "DoRA"),
         (["objective=bidirectional", "lora.init=pissa"], "PiSSA"),
         (["lora.layers=5-2"], "FIRST-LAST"),
