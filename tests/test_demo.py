@@ -25,13 +25,15 @@ TINY_DEMO = {
         "abandon_share": 1.0,
     },
     "train": {"epochs": 1, "batch_size": 2, "learning_rate": 0.01},
-    "calibrate": {"max_prompts": 2, "max_new_tokens": 4, "target_kl": 0.001, "rel_tol": 0.2},
+    "calibrate": {"max_prompts": 2, "max_new_tokens": 4, "target_kl": 0.0002, "rel_tol": 0.2},
     "sweep": {
         "alphas": [-1.0, 0.0, 1.0],
         "prompts": {"limit": 2},
         "sampling": {"max_new_tokens": 6},
         "leak_check_prompts": 1,
+        "vector": {"calibrate": False, "coefficients": [-2.0, 2.0]},  # the tiny adapter is too weak to calibrate
     },
+    "instruction": "Answer briefly.",
 }
 
 

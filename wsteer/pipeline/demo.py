@@ -78,6 +78,8 @@ DEMO_PATH_KEYS = {
     "calibrate": ("adapter", "report"),
     "sweep": ("adapter", "out_dir", "heldout_pairs"),
 }
+# Keys set from the demo's top level (instruction, vector_arms), refused in the sections for the same reason.
+DEMO_SHARED_KEYS = {"generate": ("prompts.instruction",), "sweep": ("prompts.instruction", "vector.pairs")}
 
 
 def _demo_generate() -> GenerateConfig:
@@ -107,6 +109,16 @@ class DemoConfig:
     num_threads: int = option(
         0, "torch intra-op threads for every stage (0 = torch's default, one per core; on a busy machine 1 is faster)."
     )
+    instruction: str = option(
+        "",
+        "Format instruction appended to every task prompt, in generation and evaluation alike (PromptSource "
+        "`instruction`), e.g. 'Answer in three sentences or fewer.': answers then end before max_new_tokens.",
+    )
+    vector_arms: bool = option(
+        True,
+        "Add the activation-steering arms to the sweep: a mean-difference vector from the curated train pairs, "
+        "calibrated to the adapter's KL (sweep.vector holds its settings).",
+    )
     heldout_prompts: int = option(
         16, "Held-out prompts to generate curated pairs for (held-out preference margin in train and eval); 0 = none."
     )
@@ -132,6 +144,11 @@ class DemoConfig:
                     raise ValueError(
                         f"{section}.{key} is set by the demo under run_dir; remove it from the {section} section"
                     )
+        for section, keys in DEMO_SHARED_KEYS.items():
+            for key in keys:
+                group, name = key.split(".")
+                if getattr(getattr(getattr(self, section), group), name):
+                    raise ValueError(f"{section}.{key} is set by the demo's top level; remove it from {section}")
         unknown = sorted(set(self.rerun) - {*STAGES, "all"})
         if unknown:
             raise ValueError(f"rerun: unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}, all")
@@ -179,7 +196,14 @@ def stage_configs(cfg: DemoConfig) -> dict[str, Any]:
     """The resolved config of every stage: the stage sections with the shared keys and the run's paths filled in."""
     paths = DemoPaths(Path(cfg.run_dir))
     shared = {"model": cfg.model, "seed": cfg.seed}
-    generate = dataclasses.replace(cfg.generate, pair=cfg.pair, template=cfg.template, out=str(paths.raw), **shared)
+    generate = dataclasses.replace(
+        cfg.generate,
+        pair=cfg.pair,
+        template=cfg.template,
+        prompts=dataclasses.replace(cfg.generate.prompts, instruction=cfg.instruction),
+        out=str(paths.raw),
+        **shared,
+    )
     heldout_generate = dataclasses.replace(
         generate,
         prompts=dataclasses.replace(generate.prompts, split="heldout", limit=cfg.heldout_prompts),
@@ -202,6 +226,8 @@ def stage_configs(cfg: DemoConfig) -> dict[str, Any]:
         out_dir=str(paths.eval),
         heldout_pairs=str(paths.heldout) if cfg.heldout_prompts else None,
         seed=cfg.seed,
+        prompts=dataclasses.replace(cfg.sweep.prompts, instruction=cfg.instruction),
+        vector=dataclasses.replace(cfg.sweep.vector, pairs=str(paths.curated) if cfg.vector_arms else None),
     )
     return {
         "generate": generate,
@@ -408,7 +434,7 @@ def build_stages(cfg: DemoConfig) -> list[Stage]:
         Stage(
             "sweep",
             [configs["sweep"]],
-            [*adapter_files, paths.adapter / "steering.json", *held],
+            [*adapter_files, paths.adapter / "steering.json", *held, *([paths.curated] if cfg.vector_arms else [])],
             [paths.eval / "summary.json", paths.eval / "report.html"],
             lambda: _sweep(configs),
         ),
