@@ -63,11 +63,15 @@ def test_probe_uses_the_system_prompt_and_the_context(tiny):
     assert probe_scores(model, tokenizer, ITEMS, scaled_head()) != pytest.approx(plain)
 
 
-def test_the_shipped_honesty_suite_is_well_formed():
-    items = load_probe_items("honesty")
+@pytest.mark.parametrize("suite", ["honesty", "care"])
+def test_the_shipped_suites_are_well_formed(suite):
+    items = load_probe_items(suite)
     assert len(items) == 40 and len({i["id"] for i in items}) == 40
     assert all(i["true"] != i["false"] for i in items)
-    assert probe_path("honesty").name == "honesty.jsonl"
+    assert probe_path(suite).name == f"{suite}.jsonl"
+    # Half the true answers must not start with "Yes" (else a yes-bias alone would score as the trait).
+    yes = sum(i["true"].startswith("Yes") for i in items)
+    assert yes <= 24, yes
 
 
 def test_a_broken_suite_names_file_line_and_field(tmp_path):
