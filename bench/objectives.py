@@ -8,7 +8,7 @@ For each pole the bench finds **α at iso-coherence**: the |α| where the base-m
 bound up to the largest swept |α| is reported at that α with ``≥``: its effect there is a lower bound.
 
 Arms (``--arms`` picks a subset; every arm: LoRA r=16 on all linear layers, lr 5e-4, 3 epochs, batch 4, β 0.1,
-seed 0 unless its name says otherwise — the wsteer defaults):
+seed 0 unless its name says otherwise — the wsteer defaults; kl_coef 2.0 where the name says +kl):
 
   dpo                 TRL DPOTrainer, sigmoid loss (the previous default)
   dpo+kl              the same + kl_coef × token KL(adapter ‖ base) on cho and rej
@@ -25,7 +25,8 @@ Printed: one row per arm with ρ (Spearman of the PLR arm means over α), per po
     python bench/objectives.py --pairs runs/demo/pairs/curated.jsonl --heldout runs/demo/pairs/heldout.jsonl
     python bench/objectives.py --pairs … --arms dpo,dpo+kl --json out.json
 
-~5 min an arm on 2 CPU cores (smollm2-135m, 16 held-out prompts, 160 new tokens).
+~6 min an arm on 2 CPU cores (smollm2-135m, 16 held-out prompts × 5 α, 128 new tokens); ``dpo-lr1e-4`` runs
+only when named in ``--arms``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-ALPHAS = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0)
+ALPHAS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 ARMS: dict[str, dict] = {
     "dpo": {"objective": "dpo"},
     "dpo+kl": {"objective": "dpo", "kl_coef": 2.0},
@@ -50,6 +51,8 @@ ARMS: dict[str, dict] = {
     "contrastive_sft": {"objective": "contrastive_sft"},
     "contrastive_sft+kl": {"objective": "contrastive_sft", "kl_coef": 2.0},
 }
+
+DEFAULT_ARMS = [name for name in ARMS if name != "dpo-lr1e-4"]  # ~6 min an arm on 2 cores: seven by default
 
 
 def interpolate(points: list[tuple[float, float]], x: float) -> float:
@@ -128,25 +131,42 @@ def sweep_arm(adapter: Path, args, out: Path, baselines: list[str]) -> dict:
         "sampling": {"max_new_tokens": args.max_new_tokens, "temperature": 0.7, "top_p": 0.95},
         "vocabulary": {"mode": "ban"},
         "leak_check_prompts": 0,
+        "kl": False,  # the per-answer KL is not used here; skipping it saves one of four forwards per answer
     }
     run_sweep(load_config(SweepConfig, data=data))
     return json.loads((out / "summary.json").read_text())
+
+
+def arm_row(name: str, summary: dict, bound: float, seconds: float) -> dict:
+    """One arm's figures: ρ, each pole at iso-coherence, the length ratio and truncated share at α = ±1."""
+    at = {a["alpha"]: a for a in summary["arms"] if a["kind"] == "adapter"}
+    return {
+        "arm": name,
+        "settings": ARMS[name],
+        "rho": summary["dose_response"]["spearman_arm_means"]["rho"],
+        "plus": iso_coherence(summary, +1, bound),
+        "minus": iso_coherence(summary, -1, bound),
+        "length_ratio": {f"{alpha:+g}": at[alpha].get("length_ratio") for alpha in (-1.0, 1.0)},
+        "truncated": {f"{alpha:+g}": at[alpha]["metrics"]["truncated"]["mean"] for alpha in (-1.0, 0.0, 1.0)},
+        "train_s": round(seconds, 1),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", required=True, help="curated training pairs (JSONL)")
     parser.add_argument("--heldout", default=None, help="curated held-out pairs (JSONL): held-out margins")
-    parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
+    parser.add_argument("--arms", default=",".join(DEFAULT_ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--prompts", type=int, default=16, help="held-out prompts per α")
-    parser.add_argument("--max-new-tokens", type=int, default=160)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--instruction", default="Answer in three sentences or fewer.")
     parser.add_argument("--probes", default="honesty")
     parser.add_argument("--ppl-ratio", type=float, default=1.2, help="the coherence bound α* is read at")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/bench_objectives")
     parser.add_argument("--json", default=None, help="also write the table here")
+    parser.add_argument("--report-only", action="store_true", help="print the table from finished arms only")
     args = parser.parse_args()
 
     from bench.common import machine_context
@@ -156,8 +176,13 @@ def main() -> None:
     out = Path(args.out)
     rows = []
     for index, name in enumerate(args.arms.split(",")):
+        if args.report_only and not (out / name / "eval" / "summary.json").is_file():
+            continue
         adapter, seconds = train_arm(name, ARMS[name], args, out)
-        summary = sweep_arm(adapter, args, out / name / "eval", ["pos", "neg"] if index == 0 else [])
+        if args.report_only:
+            summary = json.loads((out / name / "eval" / "summary.json").read_text())
+        else:
+            summary = sweep_arm(adapter, args, out / name / "eval", ["pos", "neg"] if index == 0 else [])
         if index == 0:
             prompts = {a["persona"]: a["metrics"] for a in summary["arms"] if a["kind"] == "prompt"}
             base = next(a["metrics"] for a in summary["arms"] if a["kind"] == "adapter" and a["alpha"] == 0)
@@ -169,14 +194,7 @@ def main() -> None:
                     f"ppl ×{ratio:.2f}",
                     flush=True,
                 )
-        row = {
-            "arm": name,
-            "settings": ARMS[name],
-            "rho": summary["dose_response"]["spearman_arm_means"]["rho"],
-            "plus": iso_coherence(summary, +1, args.ppl_ratio),
-            "minus": iso_coherence(summary, -1, args.ppl_ratio),
-            "train_s": round(seconds, 1),
-        }
+        row = arm_row(name, summary, args.ppl_ratio, seconds)
         rows.append(row)
         print(format_row(row), flush=True)
     if args.json:
@@ -193,7 +211,11 @@ def format_row(row: dict) -> str:
         probe = f"{p['probe']:+.3f}" if p["probe"] is not None else "n/a"
         return f"α*={mark}{p['alpha']:+.2f} plr {p['plr']:+.4f} probe {probe}"
 
-    return f"{row['arm']:<20} ρ={row['rho']:+.2f} | + {pole(row['plus'])} | − {pole(row['minus'])} | {row['train_s']} s"
+    lengths = " ".join(f"{k}: ×{v:.2f}" for k, v in row["length_ratio"].items() if v is not None)
+    return (
+        f"{row['arm']:<20} ρ={row['rho']:+.2f} | + {pole(row['plus'])} | − {pole(row['minus'])} | "
+        f"length {lengths} | {row['train_s']} s"
+    )
 
 
 if __name__ == "__main__":

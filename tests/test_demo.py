@@ -143,3 +143,17 @@ def test_demo_config_rejects_unknown_rerun_stage_and_bad_length_range():
         load_config(DemoConfig, data={"rerun": ["trian"]})
     with pytest.raises(Exception, match="length_ratio"):
         load_config(DemoConfig, data={"checks": {"length_ratio": [1.2, 0.8]}})
+
+
+def test_vector_arms_without_steering_vectors_stop_before_anything_is_written(tmp_path, tiny_dir, monkeypatch):
+    import importlib.util
+
+    from wsteer.errors import WsteerError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "steering_vectors" else real(name, *a)
+    )
+    with pytest.raises(WsteerError, match="pip install --no-deps steering-vectors") as err:
+        run_demo(demo_config(tmp_path, tiny_dir, vector_arms=True))
+    assert "vector_arms=false" in str(err.value) and not (tmp_path / "run").exists()

@@ -75,6 +75,18 @@ def test_prompting_that_moves_the_trait_further_fails_the_pole():
     assert failed(summary) == ["+ pole beyond prompting"]
 
 
+def test_with_a_probe_each_pole_must_beat_its_prompt_on_it_too():
+    summary = clean_summary()
+    for a in summary["arms"]:
+        a["metrics"]["probe"] = {"mean": (a["alpha"] or 0.0) * 0.5}
+    summary["arms"][-2]["metrics"]["probe"]["mean"] = 0.3  # pos prompt: +0.3 < +0.5 at α = +1
+    summary["arms"][-1]["metrics"]["probe"]["mean"] = -0.7  # neg prompt: −0.7 < −0.5 at α = −1: beats the adapter
+    results = acceptance_checks(summary, DemoChecks())
+    names = [c["check"] for c in results]
+    assert names == [*CHECKS[:3], "+ pole beyond prompting (probe)", "− pole beyond prompting (probe)", *CHECKS[3:]]
+    assert [c["check"] for c in results if not c["passed"]] == ["− pole beyond prompting (probe)"]
+
+
 def test_length_is_judged_below_the_cap_and_refused_when_most_answers_are_capped():
     capped = clean_summary({a: {"truncated": 0.9} for a in (-1.0, 0.0, 1.0)})
     assert failed(capped) == ["answers end before the cap", "length stays flat"]  # ratios look flat: refused

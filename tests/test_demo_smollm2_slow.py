@@ -10,6 +10,7 @@ from wsteer.pipeline.demo import STAGES, DemoConfig, run_demo
 
 SMALL_DEMO = {
     "heldout_prompts": 4,
+    "vector_arms": False,  # the vector arms on SmolLM2: tests/eval/test_vector.py
     "generate": {"prompts": {"limit": 12}, "sampling": {"max_new_tokens": 48}},
     "curate": {"force": True},  # a handful of pairs: keep what survives even if most needed rewriting
     "train": {"epochs": 2, "progress": False},

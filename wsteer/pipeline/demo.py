@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import math
 import sys
@@ -471,7 +472,7 @@ def beyond_prompting_check(summary: dict, sign: int, checks: DemoChecks, trait: 
     known = steered is not None and prompted is not None
     values = [f"α={arms[-1]['alpha']:g}: {steered:+.4f}", f"{persona} prompt: {prompted:+.4f}"] if known else []
     return _check(
-        f"{'+' if sign > 0 else '−'} pole beyond prompting",
+        f"{'+' if sign > 0 else '−'} pole beyond prompting" + ("" if trait == "plr" else f" ({trait})"),
         f"{trait} at α={sign * checks.max_alpha:+g} {'>' if sign > 0 else '<'} the {persona}-persona prompt's",
         values,
         known and (steered - prompted) * sign > 0,
@@ -525,9 +526,13 @@ def length_checks(judged: list[dict], checks: DemoChecks) -> list[dict]:
     ]
 
 
+PROBE_METRIC = "probe"  # wsteer.eval.probe: log p(true) − log p(false) under the arm
+
+
 def acceptance_checks(summary: dict, checks: DemoChecks, trait: str = "plr") -> list[dict]:
     """The report's figures against the targets, each arm judged against α = 0 and each pole on its own: trait ρ
-    over α, beyond the matching prompt on both poles, coherence on both poles, length below the cap, no echo."""
+    over α, beyond the matching prompt on both poles (on PLR, and on the probe when one was scored), coherence on
+    both poles, length below the cap, no echo."""
     dose = summary.get("dose_response") or {}
     adapter_arms = [a for a in summary["arms"] if a["kind"] == "adapter"]
     base = next((a for a in adapter_arms if a["alpha"] == 0.0), None)
@@ -535,6 +540,9 @@ def acceptance_checks(summary: dict, checks: DemoChecks, trait: str = "plr") -> 
     rho = _rho(dose, "spearman_arm_means")
     echo = {a["alpha"]: _mean(a, "echo") for a in adapter_arms if abs(a["alpha"]) <= checks.echo_max_alpha}
     echo_known = [e for e in echo.values() if e is not None]
+    # The second trait measure, when the sweep scored a probe suite: each pole must beat its prompt on it too.
+    probed = any(PROBE_METRIC in a["metrics"] for a in summary["arms"])
+    probe_checks = [beyond_prompting_check(summary, sign, checks, PROBE_METRIC) for sign in (+1, -1)] if probed else []
     return [
         _check(
             "trait rises with α",
@@ -544,6 +552,7 @@ def acceptance_checks(summary: dict, checks: DemoChecks, trait: str = "plr") -> 
         ),
         beyond_prompting_check(summary, +1, checks, trait),
         beyond_prompting_check(summary, -1, checks, trait),
+        *probe_checks,
         coherence_check(summary, +1, checks, base),
         coherence_check(summary, -1, checks, base),
         *length_checks(judged, checks),
@@ -584,6 +593,13 @@ def check_inputs(cfg: DemoConfig) -> None:
 
     check_form(resolve_template(cfg.template), resolve_pair(cfg.pair))
     resolve_model_path(cfg.model.name, cfg.model.revision, cfg.model.allow_pickle)
+    if cfg.vector_arms and importlib.util.find_spec("steering_vectors") is None:
+        raise WsteerError(
+            "the demo's activation-steering arms need the steering-vectors package, which is not installed",
+            where="vector_arms",
+            fix="pip install --no-deps steering-vectors==0.12.2 (its transformers<5 pin is too strict), "
+            "or run without the vector arms: wsteer demo vector_arms=false",
+        )
 
 
 def run_demo(cfg: DemoConfig) -> tuple[Path, list[dict]]:
