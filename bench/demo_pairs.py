@@ -80,6 +80,8 @@ def screen_config(pair_id: str, run_root: Path, train: dict | None = None):
 
 def pair_row(pair_id: str, run_dir: Path) -> dict:
     """What one pair's screening run gave, read from its summary and curation report."""
+    from wsteer.pipeline.demo import DemoChecks, acceptance_checks
+
     summary = json.loads((run_dir / "eval" / "summary.json").read_text())
     curation = json.loads((run_dir / "pairs" / "curated.report.json").read_text())
     arms = {a["name"]: a for a in summary["arms"]}
@@ -101,7 +103,7 @@ def pair_row(pair_id: str, run_dir: Path) -> dict:
             "distinct2_drop": base["distinct_2"]["mean"] - steered["metrics"]["distinct_2"]["mean"],
             "truncated": steered["metrics"]["truncated"]["mean"],
         }
-    checks = summary["pipeline"]["checks"]
+    checks = acceptance_checks(summary, DemoChecks())  # today's checks, also for runs scored before a check was added
     return {
         "pair": pair_id,
         "kept": curation.get("pairs_out"),
