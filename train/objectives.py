@@ -384,12 +384,9 @@ def make_trainer_classes():
             mask = inputs["completion_mask"][:, 1:].bool()  # [2B, T-1]
             return self._with_kl(lambda: parent(model, inputs, return_outputs), inputs, mask, return_outputs)
 
-    class BidirectionalDPOTrainer(WsteerDPOTrainer, DPOTrainer):
-        """One adapter, both poles: TRL's DPO loss on the mirrored batch with per-row adapter scales ±1."""
-
-        def __init__(self, *args, kl_coef: float = 0.0, **kwargs):
-            self.kl_coef = kl_coef
-            super().__init__(*args, **kwargs)
+    class BidirectionalDPOTrainer(KLToBaseMixin, WsteerDPOTrainer, DPOTrainer):
+        """One adapter, both poles: TRL's DPO loss on the mirrored batch with per-row adapter scales ±1 (its KL
+        term is taken at ±1 on the mirrored batch, so it overrides the loss rather than calling ``_with_kl``)."""
 
         def _compute_loss(self, model, inputs, return_outputs):
             mirrored, alphas = mirrored_batch(inputs)
