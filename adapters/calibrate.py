@@ -428,7 +428,7 @@ class _Bracket:
             if self.lo >= cfg.max_alpha:
                 raise WsteerError(
                     f"steering at α = {self.sign * self.lo:g} reaches only p{round(cfg.quantile * 100)} KL "
-                    f"{self.f_lo:.3g}, below the target {cfg.target_kl:g}",
+                    f"{self.f_lo:.3g}, below the target {self.target:g}",
                     where="max_alpha",
                     fix="lower target_kl, or raise max_alpha if larger |α| are meaningful for this adapter",
                 )
@@ -515,14 +515,22 @@ def _bracket_both_signs(sides: list[_Bracket], measured: _Measured, cfg: Calibra
 
 
 def search_alphas(
-    model, tokenizer, prompts: Sequence[str], cfg: CalibrateConfig, progress: bool = True, steering=None
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    cfg: CalibrateConfig,
+    progress: bool = True,
+    steering=None,
+    targets: tuple[float, float] | None = None,
 ) -> CalibrationResult:
     """Find α⁺ and α⁻ for a loaded peft ``model`` (the library entry point without file I/O). ``steering`` says
     what α means (default: the adapter at α; :mod:`wsteer.eval.vector` passes a steering vector at coefficient α).
+    ``targets`` = (KL for α⁺, KL for α⁻) replaces ``cfg.target_kl`` with one target per sign.
     """
     from wsteer.io import sha256_json
 
-    sides = [_Bracket(+1.0, cfg.target_kl), _Bracket(-1.0, cfg.target_kl)]
+    plus_target, minus_target = targets if targets is not None else (cfg.target_kl, cfg.target_kl)
+    sides = [_Bracket(+1.0, plus_target), _Bracket(-1.0, minus_target)]
     measured = _Measured(
         KLMeter(model, tokenizer, prompts, cfg.max_new_tokens, cfg.quantile, cfg.batch_size, cfg.tokens, steering)
     )

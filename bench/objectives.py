@@ -46,13 +46,19 @@ ARMS: dict[str, dict] = {
     "dpo+kl": {"objective": "dpo", "kl_coef": 2.0},
     "ipo": {"objective": "dpo", "loss_type": ["ipo"]},
     "dpo-lr1e-4": {"objective": "dpo", "learning_rate": 1e-4},
+    "dpo-lr2e-4": {"objective": "dpo", "learning_rate": 2e-4},
+    "dpo+kl0.3": {"objective": "dpo", "kl_coef": 0.3},
+    "dpo-ld0.5": {"objective": "dpo", "trl": {"ld_alpha": 0.5}},
+    "dpo-ld0": {"objective": "dpo", "trl": {"ld_alpha": 0.0}},
     "bidirectional": {"objective": "bidirectional"},
     "bidirectional+kl": {"objective": "bidirectional", "kl_coef": 2.0},
     "contrastive_sft": {"objective": "contrastive_sft"},
     "contrastive_sft+kl": {"objective": "contrastive_sft", "kl_coef": 2.0},
 }
 
-DEFAULT_ARMS = [name for name in ARMS if name != "dpo-lr1e-4"]  # ~6 min an arm on 2 cores: seven by default
+# Settings variants of dpo run only when named in --arms; ~6 min an arm on 2 cores: seven by default
+SETTINGS_ARMS = {"dpo-lr1e-4", "dpo-lr2e-4", "dpo+kl0.3", "dpo-ld0.5", "dpo-ld0"}
+DEFAULT_ARMS = [name for name in ARMS if name not in SETTINGS_ARMS]
 
 
 def interpolate(points: list[tuple[float, float]], x: float) -> float:
@@ -122,7 +128,7 @@ def sweep_arm(adapter: Path, args, out: Path, baselines: list[str]) -> dict:
     data = {
         "adapter": str(adapter),
         "out_dir": str(out),
-        "alphas": list(ALPHAS),
+        "alphas": list(args.alphas),
         "baselines": baselines,
         "seed": args.seed,
         "probes": args.probes,
@@ -160,6 +166,8 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--prompts", type=int, default=16, help="held-out prompts per α")
     parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--alphas", type=lambda text: [float(a) for a in text.split(",")], default=list(ALPHAS),
+                        help="comma-separated α to sweep (must include 0)")
     parser.add_argument("--instruction", default="Answer in three sentences or fewer.")
     parser.add_argument("--probes", default="honesty")
     parser.add_argument("--ppl-ratio", type=float, default=1.2, help="the coherence bound α* is read at")

@@ -231,7 +231,14 @@ def _comparison_lines(summary: dict) -> list[str]:
             f"{vector['n_layers']} (rule: {vector['rule']}), from `{vector['pairs']}`"
         )
         settings = vector.get("equal_kl")
-        if settings:
+        if settings and settings.get("match_alpha") is not None:
+            lines.append(
+                f"equal KL: the vector at c = {_g(settings['c_plus'])} / {_g(settings['c_minus'])} reaches the "
+                f"p{round(settings['quantile'] * 100)} per-token KL the adapter has at α = "
+                f"{_g(settings['alpha_plus'])} / {_g(settings['alpha_minus'])} "
+                f"({_g(settings['kl_alpha_plus'])} / {_g(settings['kl_alpha_minus'])} nat)"
+            )
+        elif settings:
             lines.append(
                 f"equal KL: p{round(settings['quantile'] * 100)} per-token KL target {_g(settings['target_kl'])} "
                 f"reached by the adapter at α = {_g(settings['alpha_plus'])} / {_g(settings['alpha_minus'])} and "

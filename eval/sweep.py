@@ -8,7 +8,8 @@ by :func:`wsteer.lora.per_row_adapter_scale`, each row's persona-vocabulary filt
 the leak rate the filter prevents.
 
 With ``vector.pairs`` set, activation-steering arms join (:mod:`wsteer.eval.vector`): a mean-difference steering
-vector from those cho/rej pairs at ±c, calibrated with the adapter's α± to the same p95 KL (``vector.target_kl``).
+vector from those cho/rej pairs at ±c, calibrated with the adapter's α± to the same p95 KL (``vector.target_kl``,
+or the KL the adapter has at the swept ±``vector.match_alpha``).
 Vector rows run in batches of their own, one coefficient per batch. With ``probes`` set, every arm also scores a
 behavioural probe suite (:mod:`wsteer.eval.probe`): the per-arm ``probe`` metric, and its Spearman agreement with
 PLR over the arm means.
@@ -104,6 +105,14 @@ class SweepConfig(ArmSettings):
         bad = [a for a in self.alphas if not math.isfinite(a)]
         if bad:
             raise ValueError(f"alphas must be finite numbers, got {bad}")
+        match = self.vector.match_alpha
+        if self.vector.pairs and self.vector.calibrate and match is not None:
+            missing = [a for a in (match, -match) if a not in self.alphas]
+            if missing:
+                raise ValueError(
+                    f"vector.match_alpha = {match:g} needs α = {missing} among alphas {self.alphas}: the vector is "
+                    "matched to adapter arms the sweep has; add them to alphas or set match_alpha to a swept |α|"
+                )
 
 
 @dataclass

@@ -52,6 +52,11 @@ class VectorArms:
         True, "Calibrate ±c (vector) and ±α (adapter) to the same p95 KL target and add those arms."
     )
     target_kl: float = option(0.5, "KL budget (p95 per-token KL to the base, nats) for the equal-KL arms.")
+    match_alpha: float | None = option(
+        None,
+        "Instead of target_kl: calibrate +c to the KL the adapter reaches at α = +match_alpha and −c to its KL at "
+        "α = −match_alpha (both must be swept α), so the vector sits beside adapter arms the sweep already has.",
+    )
     calibration_prompts: int = option(8, "Calibration prompts (the first N of calibrate's built-in list).")
     calibration_tokens: int = option(16, "Base-answer tokens per calibration prompt the KL is measured on.")
     rel_tol: float = option(0.05, "Calibration stops when the KL is within this relative distance of the target.")
@@ -63,6 +68,8 @@ class VectorArms:
             raise ValueError("vector.limit, calibration_prompts and calibration_tokens must be >= 1")
         if not self.target_kl > 0:
             raise ValueError(f"vector.target_kl must be > 0, got {self.target_kl}")
+        if self.match_alpha is not None and not self.match_alpha > 0:
+            raise ValueError(f"vector.match_alpha must be > 0 (or null), got {self.match_alpha}")
 
 
 class VectorSteering:
@@ -215,7 +222,7 @@ def build_vector_steering(model, tokenizer, cfg: VectorArms, heldout_pairs: str 
 def equal_kl_settings(model, tokenizer, steering: VectorSteering, cfg: VectorArms, batch_size: int) -> dict:
     """α⁺/α⁻ of the adapter and c⁺/c⁻ of the vector that reach ``cfg.target_kl``, both measured by
     :func:`wsteer.adapters.calibrate.search_alphas` on the same prompts and base answers."""
-    from wsteer.adapters.calibrate import DEFAULT_PROMPTS, CalibrateConfig, search_alphas
+    from wsteer.adapters.calibrate import DEFAULT_PROMPTS, CalibrateConfig, KLMeter, search_alphas
 
     calibration = CalibrateConfig(
         prompts=list(DEFAULT_PROMPTS[: cfg.calibration_prompts]),
@@ -225,15 +232,29 @@ def equal_kl_settings(model, tokenizer, steering: VectorSteering, cfg: VectorArm
         max_alpha=cfg.max_coefficient,
         batch_size=batch_size,
     )
-    adapter = search_alphas(model, tokenizer, calibration.prompts, calibration, progress=False)
-    vector = search_alphas(model, tokenizer, calibration.prompts, calibration, progress=False, steering=steering)
+    if cfg.match_alpha is None:
+        adapter = search_alphas(model, tokenizer, calibration.prompts, calibration, progress=False)
+        alphas = (adapter.alpha_plus, adapter.alpha_minus)
+        kls = (adapter.plus.kl_quantile, adapter.minus.kl_quantile)
+        targets = None
+    else:  # the KL budget is what the adapter spends at ±match_alpha, measured exactly as the search measures c
+        meter = KLMeter(
+            model, tokenizer, calibration.prompts, calibration.max_new_tokens, calibration.quantile, batch_size
+        )
+        alphas = (cfg.match_alpha, -cfg.match_alpha)
+        measured = meter([0.0, *alphas])
+        kls = targets = tuple(measured[a].kl_quantile for a in alphas)
+    vector = search_alphas(
+        model, tokenizer, calibration.prompts, calibration, progress=False, steering=steering, targets=targets
+    )
     return {
-        "target_kl": cfg.target_kl,
+        "target_kl": cfg.target_kl if cfg.match_alpha is None else None,
+        "match_alpha": cfg.match_alpha,
         "quantile": calibration.quantile,
-        "alpha_plus": adapter.alpha_plus,
-        "alpha_minus": adapter.alpha_minus,
-        "kl_alpha_plus": adapter.plus.kl_quantile,
-        "kl_alpha_minus": adapter.minus.kl_quantile,
+        "alpha_plus": alphas[0],
+        "alpha_minus": alphas[1],
+        "kl_alpha_plus": kls[0],
+        "kl_alpha_minus": kls[1],
         "c_plus": vector.alpha_plus,
         "c_minus": vector.alpha_minus,
         "kl_c_plus": vector.plus.kl_quantile,

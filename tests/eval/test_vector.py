@@ -10,7 +10,7 @@ import pytest
 import steering_vectors  # noqa: F401
 import torch
 from adapter_helpers import make_adapter, write_steering
-from wsteer.adapters.calibrate import CalibrateConfig, measure, search_alphas
+from wsteer.adapters.calibrate import DEFAULT_PROMPTS, CalibrateConfig, measure, search_alphas
 from wsteer.eval.sweep import SweepConfig, run_sweep
 from wsteer.eval.vector import VectorArms, VectorSteering, build_vector_steering, pair_texts, train_vector
 
@@ -168,6 +168,37 @@ def test_sweep_has_vector_arms_at_equal_kl_with_the_same_metrics_and_the_report_
     # A rerun regenerates nothing: vector rows are cached under the vector's hash and coefficient.
     again = run_sweep(sweep_config(tmp_path, adapter, pairs), model, tokenizer)
     assert again.generated == 0
+
+
+def test_matched_vector_reaches_the_kl_the_adapter_has_at_each_swept_pole(steered, tmp_path):
+    model, tokenizer, adapter, pairs = steered
+    vector = VectorArms(pairs=str(pairs), match_alpha=0.01, calibration_prompts=3, calibration_tokens=4, rel_tol=0.02)
+    cfg = sweep_config(tmp_path, adapter, pairs, vector=vector, alphas=[-0.01, 0.0, 0.01])
+    result = run_sweep(cfg, model, tokenizer)
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    settings = summary["vector"]["equal_kl"]
+    assert (settings["alpha_plus"], settings["alpha_minus"], settings["match_alpha"]) == (0.01, -0.01, 0.01)
+    # The budget on each side is the adapter's own KL at ±0.01, measured afresh; the two sides differ, so one shared
+    # target would have matched at most one of them.
+    prompts = list(DEFAULT_PROMPTS[:3])
+    adapter_kl = measure(model, tokenizer, prompts, [0.01, -0.01], 4, batch_size=4)
+    assert settings["kl_alpha_plus"] == pytest.approx(adapter_kl[0.01].kl_quantile, rel=1e-4)
+    assert settings["kl_alpha_minus"] == pytest.approx(adapter_kl[-0.01].kl_quantile, rel=1e-4)
+    assert settings["kl_alpha_plus"] != pytest.approx(settings["kl_alpha_minus"], rel=0.05)
+    steering, _ = build_vector_steering(model, tokenizer, vector, None)
+    for sign in ("plus", "minus"):
+        c = settings[f"c_{sign}"]
+        kl = measure(model, tokenizer, prompts, [c], 4, batch_size=4, steering=steering)[c].kl_quantile
+        assert abs(kl / settings[f"kl_alpha_{sign}"] - 1) < 0.02, (sign, c, kl)
+    # No adapter arm was added: the sweep's own ±0.01 are the equal-KL arms.
+    assert sorted(a["alpha"] for a in summary["arms"] if a["kind"] == "adapter") == [-0.01, 0.0, 0.01]
+    assert "reaches the p95 per-token KL the adapter has at α = 0.01 / -0.01" in (result.out_dir / "report.md").read_text()
+
+
+def test_match_alpha_must_be_a_swept_alpha(steered, tmp_path):
+    _, _, adapter, pairs = steered
+    with pytest.raises(ValueError, match=r"match_alpha = 2 needs α = \[2.0, -2.0\]"):
+        sweep_config(tmp_path, adapter, pairs, vector=VectorArms(pairs=str(pairs), match_alpha=2.0))
 
 
 def test_separation_rule_picks_the_best_separating_block(steered, tmp_path):
