@@ -50,6 +50,11 @@ ARMS: dict[str, dict] = {
     "dpo+kl0.3": {"objective": "dpo", "kl_coef": 0.3},
     "dpo-ld0.5": {"objective": "dpo", "trl": {"ld_alpha": 0.5}},
     "dpo-ld0": {"objective": "dpo", "trl": {"ld_alpha": 0.0}},
+    "dpo+sft": {"objective": "dpo", "loss_type": ["sigmoid", "sft"]},
+    "bidirectional+sft": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"]},
+    "dpo-norm": {"objective": "dpo", "loss_type": ["sigmoid_norm"], "beta": 2.0},
+    "bidirectional+sft+kl0.3": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"], "kl_coef": 0.3},
+    "bidirectional+sft2": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 2.0]},
     "bidirectional": {"objective": "bidirectional"},
     "bidirectional+kl": {"objective": "bidirectional", "kl_coef": 2.0},
     "contrastive_sft": {"objective": "contrastive_sft"},
@@ -57,7 +62,10 @@ ARMS: dict[str, dict] = {
 }
 
 # Settings variants of dpo run only when named in --arms; ~6 min an arm on 2 cores: seven by default
-SETTINGS_ARMS = {"dpo-lr1e-4", "dpo-lr2e-4", "dpo+kl0.3", "dpo-ld0.5", "dpo-ld0"}
+SETTINGS_ARMS = {
+    "dpo-lr1e-4", "dpo-lr2e-4", "dpo+kl0.3", "dpo-ld0.5", "dpo-ld0", "dpo+sft", "bidirectional+sft", "dpo-norm",
+    "bidirectional+sft+kl0.3", "bidirectional+sft2",
+}
 DEFAULT_ARMS = [name for name in ARMS if name not in SETTINGS_ARMS]
 
 

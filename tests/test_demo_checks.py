@@ -69,6 +69,13 @@ def test_a_broken_negative_pole_fails_only_its_coherence_check():
     assert failed(clean_summary({-2.0: {"ppl": 9.0}}), DemoChecks(max_alpha=2.0)) == ["− pole coherent"]
 
 
+def test_the_coherence_check_shows_every_arm_of_the_pole_also_after_one_failed():
+    summary = clean_summary({-0.5: {"d2": 0.88}, -1.0: {"d2": 0.90, "ppl": 3.3}})
+    check = next(c for c in acceptance_checks(summary, DemoChecks()) if c["check"] == "− pole coherent")
+    assert not check["passed"]
+    assert check["value"] == "α=-0.5: ppl ×1.00, distinct-2 -0.070, α=-1: ppl ×1.10, distinct-2 -0.050"
+
+
 def test_prompting_that_moves_the_trait_further_fails_the_pole():
     summary = clean_summary()
     next(a for a in summary["arms"] if a.get("persona") == "pos")["metrics"]["plr"]["mean"] = 0.05

@@ -218,6 +218,41 @@ def test_the_kl_term_keeps_the_adapter_closer_to_the_base(make_config, pairs_fil
         assert kls[10.0][-1.0] < 0.8 * kls[0.0][-1.0], kls
 
 
+def side_nll(result, records, side: str, alpha: float) -> float:
+    """Mean token NLL of every record's ``side`` answer after its bare prompt, with the adapter at α."""
+    from wsteer.chat import build_messages
+    from wsteer.scoring import completion_logprobs
+
+    model = result.model.eval()
+    with torch.no_grad(), scaled_adapter(model, alpha):
+        logprobs = completion_logprobs(
+            model, result.tokenizer, [build_messages(r["prompt"]) for r in records], [r[side] for r in records]
+        )
+    tokens = [v for row in logprobs for v in row]
+    return -sum(tokens) / len(tokens)
+
+
+def test_the_sft_term_anchors_each_bidirectional_pole_to_the_side_it_prefers(make_config, pairs_file):
+    """TRL's loss_type [sigmoid, sft] under the bidirectional objective: the NLL is taken on the side each pole
+    prefers (the mirrored rows at −1 carry rej as their chosen answer), so after training, same seed and data, the
+    adapter at +1 writes cho and at −1 writes rej more likely than the sigmoid-only adapter does."""
+    records = [json.loads(line) for line in Path(pairs_file).read_text().splitlines()]
+    nll = {}
+    for losses in (["sigmoid"], ["sigmoid", "sft"]):
+        cfg = make_config(
+            "objective=bidirectional",
+            f"loss_type={json.dumps(losses)}",
+            "learning_rate=2e-2",
+            "epochs=2",
+            "heldout_fraction=0",
+            f"output_dir={Path(make_config().output_dir).parent / '_'.join(losses)}",
+        )
+        result = train_adapter(cfg)
+        nll[len(losses)] = {"cho@+1": side_nll(result, records, "cho", 1.0), "rej@-1": side_nll(result, records, "rej", -1.0)}
+    assert nll[2]["cho@+1"] < nll[1]["cho@+1"] - 0.05, nll
+    assert nll[2]["rej@-1"] < nll[1]["rej@-1"] - 0.05, nll
+
+
 def test_contrastive_sft_adapter_is_pos_minus_neg_per_layer(make_config):
     cfg = make_config("objective=contrastive_sft", "learning_rate=1e-2")
     train_adapter(cfg)

@@ -484,13 +484,13 @@ def coherence_check(summary: dict, sign: int, checks: DemoChecks, base: dict | N
     base_ppl, base_d2 = _mean(base, "perplexity"), _mean(base, "distinct_2")
     values, passed = [], bool(base_ppl and base_d2 is not None)
     arms = _pole_arms(summary, sign, checks.max_alpha)
-    for arm in arms:
+    for arm in arms:  # every arm is shown, also after one has failed: the reader sees how far each one is
         ppl, d2 = _mean(arm, "perplexity"), _mean(arm, "distinct_2")
-        if not passed or ppl is None or d2 is None:
+        if not (base_ppl and base_d2 is not None) or ppl is None or d2 is None:
             passed = False
             continue
         ratio, drop = ppl / base_ppl, base_d2 - d2
-        values.append(f"α={arm['alpha']:g}: ppl ×{ratio:.2f}, distinct-2 {-drop:+.2f}")
+        values.append(f"α={arm['alpha']:g}: ppl ×{ratio:.2f}, distinct-2 {-drop:+.3f}")
         passed = passed and ratio <= checks.max_perplexity_ratio and drop <= checks.max_distinct2_drop
     return _check(
         f"{'+' if sign > 0 else '−'} pole coherent",
