@@ -19,14 +19,20 @@ seed 0 unless its name says otherwise — the wsteer defaults; kl_coef 2.0 where
   contrastive_sft     SFT on cho and on rej; the adapter is their difference
   contrastive_sft+kl  the same + the KL on each side
 
+Settings arms (only when named in ``--arms``; docs/clean-steer.md rounds 2 and 3): ``dpo-lr1e-4``, ``dpo-lr2e-4``
+(learning rate), ``dpo+kl0.3`` (a weaker KL), ``dpo-ld0.5`` / ``dpo-ld0`` (LD-DPO, TRL ``ld_alpha``), ``dpo-norm``
+(TRL ``sigmoid_norm``, β 2), ``dpo+sft`` and ``bidirectional+sft`` (TRL ``loss_type: [sigmoid, sft]``: the NLL of the
+chosen side; the demo's objective is ``bidirectional+sft``), ``bidirectional+sft+kl0.3`` and ``bidirectional+sft2``
+(sft weight 2).
+
 Printed: one row per arm with ρ (Spearman of the PLR arm means over α), per pole α*, PLR shift and probe shift at
 α*, and the training wall time; plus the prompting baselines (pos / neg persona prompts, no adapter) for scale.
 
     python bench/objectives.py --pairs runs/demo/pairs/curated.jsonl --heldout runs/demo/pairs/heldout.jsonl
     python bench/objectives.py --pairs … --arms dpo,dpo+kl --json out.json
+    python bench/objectives.py --pairs … --arms bidirectional+sft --alphas=-1,-0.5,0,0.5,1 --max-new-tokens 160
 
-~6 min an arm on 2 CPU cores (smollm2-135m, 16 held-out prompts × 5 α, 128 new tokens); ``dpo-lr1e-4`` runs
-only when named in ``--arms``.
+~6 min an arm on 2 CPU cores (smollm2-135m, 16 held-out prompts × 5 α, 128 new tokens).
 """
 
 from __future__ import annotations
