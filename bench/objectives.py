@@ -69,8 +69,16 @@ ARMS: dict[str, dict] = {
 
 # Settings variants of dpo run only when named in --arms; ~6 min an arm on 2 cores: seven by default
 SETTINGS_ARMS = {
-    "dpo-lr1e-4", "dpo-lr2e-4", "dpo+kl0.3", "dpo-ld0.5", "dpo-ld0", "dpo+sft", "bidirectional+sft", "dpo-norm",
-    "bidirectional+sft+kl0.3", "bidirectional+sft2",
+    "dpo-lr1e-4",
+    "dpo-lr2e-4",
+    "dpo+kl0.3",
+    "dpo-ld0.5",
+    "dpo-ld0",
+    "dpo+sft",
+    "bidirectional+sft",
+    "dpo-norm",
+    "bidirectional+sft+kl0.3",
+    "bidirectional+sft2",
 }
 DEFAULT_ARMS = [name for name in ARMS if name not in SETTINGS_ARMS]
 
@@ -180,8 +188,12 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--prompts", type=int, default=16, help="held-out prompts per α")
     parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--alphas", type=lambda text: [float(a) for a in text.split(",")], default=list(ALPHAS),
-                        help="comma-separated α to sweep (must include 0)")
+    parser.add_argument(
+        "--alphas",
+        type=lambda text: [float(a) for a in text.split(",")],
+        default=list(ALPHAS),
+        help="comma-separated α to sweep (must include 0)",
+    )
     parser.add_argument("--instruction", default="Answer in three sentences or fewer.")
     parser.add_argument("--probes", default="honesty")
     parser.add_argument("--ppl-ratio", type=float, default=1.2, help="the coherence bound α* is read at")

@@ -49,7 +49,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.common import machine_context
-
     from wsteer.chat import encode_prompt, persona_messages
     from wsteer.models import load_model, load_tokenizer
     from wsteer.prompts import PromptSource, resolve_prompts
@@ -80,7 +79,10 @@ def main() -> None:
             best[name] = min(best[name], time.perf_counter() - started)
     diff = max(float((a - b).abs().max()) for a, b in zip(outputs["spans only"], outputs["every position"]))
     prompt_tokens = sum(sp[0] + 1 for _, sp in rows) / len(rows)
-    print(f"{len(rows)} answers × {args.answer_tokens} tokens after {prompt_tokens:.0f} prompt tokens, batch {args.batch_size}")
+    print(
+        f"{len(rows)} answers × {args.answer_tokens} tokens after {prompt_tokens:.0f} prompt tokens, "
+        f"batch {args.batch_size}"
+    )
     for name, seconds in best.items():
         print(f"  {name:<15} {seconds / len(rows):.3f} s/answer")
     speedup = best["every position"] / best["spans only"]

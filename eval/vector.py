@@ -49,7 +49,9 @@ class VectorArms:
         "vector best separates the held-out pairs, heldout_pairs).",
     )
     calibrate: bool = option(
-        True, "Calibrate ±c (vector) and ±α (adapter) to the same p95 KL target and add those arms."
+        True,
+        "Calibrate ±c (vector) and ±α (adapter) to the same p95 KL target and add those arms (with match_alpha: "
+        "±c to the adapter's KL at the swept ±match_alpha, no arm added).",
     )
     target_kl: float = option(0.5, "KL budget (p95 per-token KL to the base, nats) for the equal-KL arms.")
     match_alpha: float | None = option(
@@ -221,7 +223,9 @@ def build_vector_steering(model, tokenizer, cfg: VectorArms, heldout_pairs: str 
 # --------------------------------------------------------------------------------------------- equal KL
 def equal_kl_settings(model, tokenizer, steering: VectorSteering, cfg: VectorArms, batch_size: int) -> dict:
     """α⁺/α⁻ of the adapter and c⁺/c⁻ of the vector that reach ``cfg.target_kl``, both measured by
-    :func:`wsteer.adapters.calibrate.search_alphas` on the same prompts and base answers."""
+    :func:`wsteer.adapters.calibrate.search_alphas` on the same prompts and base answers. With
+    ``cfg.match_alpha`` the adapter is not searched: α± = ±match_alpha, and each sign's c is searched to the KL the
+    adapter has there."""
     from wsteer.adapters.calibrate import DEFAULT_PROMPTS, CalibrateConfig, KLMeter, search_alphas
 
     calibration = CalibrateConfig(
@@ -239,7 +243,13 @@ def equal_kl_settings(model, tokenizer, steering: VectorSteering, cfg: VectorArm
         targets = None
     else:  # the KL budget is what the adapter spends at ±match_alpha, measured exactly as the search measures c
         meter = KLMeter(
-            model, tokenizer, calibration.prompts, calibration.max_new_tokens, calibration.quantile, batch_size
+            model,
+            tokenizer,
+            calibration.prompts,
+            calibration.max_new_tokens,
+            calibration.quantile,
+            batch_size,
+            calibration.tokens,
         )
         alphas = (cfg.match_alpha, -cfg.match_alpha)
         measured = meter([0.0, *alphas])

@@ -192,7 +192,9 @@ def test_matched_vector_reaches_the_kl_the_adapter_has_at_each_swept_pole(steere
         assert abs(kl / settings[f"kl_alpha_{sign}"] - 1) < 0.02, (sign, c, kl)
     # No adapter arm was added: the sweep's own ±0.01 are the equal-KL arms.
     assert sorted(a["alpha"] for a in summary["arms"] if a["kind"] == "adapter") == [-0.01, 0.0, 0.01]
-    assert "reaches the p95 per-token KL the adapter has at α = 0.01 / -0.01" in (result.out_dir / "report.md").read_text()
+    assert (
+        "reaches the p95 per-token KL the adapter has at α = 0.01 / -0.01" in (result.out_dir / "report.md").read_text()
+    )
 
 
 def test_match_alpha_must_be_a_swept_alpha(steered, tmp_path):
