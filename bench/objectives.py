@@ -47,40 +47,31 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 ALPHAS = (-2.0, -1.0, 0.0, 1.0, 2.0)
-ARMS: dict[str, dict] = {
+# Round 1: the objectives, run by default (~6 min an arm on 2 cores).
+OBJECTIVE_ARMS: dict[str, dict] = {
     "dpo": {"objective": "dpo"},
     "dpo+kl": {"objective": "dpo", "kl_coef": 2.0},
     "ipo": {"objective": "dpo", "loss_type": ["ipo"]},
-    "dpo-lr1e-4": {"objective": "dpo", "learning_rate": 1e-4},
-    "dpo-lr2e-4": {"objective": "dpo", "learning_rate": 2e-4},
-    "dpo+kl0.3": {"objective": "dpo", "kl_coef": 0.3},
-    "dpo-ld0.5": {"objective": "dpo", "trl": {"ld_alpha": 0.5}},
-    "dpo-ld0": {"objective": "dpo", "trl": {"ld_alpha": 0.0}},
-    "dpo+sft": {"objective": "dpo", "loss_type": ["sigmoid", "sft"]},
-    "bidirectional+sft": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"]},
-    "dpo-norm": {"objective": "dpo", "loss_type": ["sigmoid_norm"], "beta": 2.0},
-    "bidirectional+sft+kl0.3": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"], "kl_coef": 0.3},
-    "bidirectional+sft2": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 2.0]},
     "bidirectional": {"objective": "bidirectional"},
     "bidirectional+kl": {"objective": "bidirectional", "kl_coef": 2.0},
     "contrastive_sft": {"objective": "contrastive_sft"},
     "contrastive_sft+kl": {"objective": "contrastive_sft", "kl_coef": 2.0},
 }
-
-# Settings variants of dpo run only when named in --arms; ~6 min an arm on 2 cores: seven by default
-SETTINGS_ARMS = {
-    "dpo-lr1e-4",
-    "dpo-lr2e-4",
-    "dpo+kl0.3",
-    "dpo-ld0.5",
-    "dpo-ld0",
-    "dpo+sft",
-    "bidirectional+sft",
-    "dpo-norm",
-    "bidirectional+sft+kl0.3",
-    "bidirectional+sft2",
+# Rounds 2 and 3: settings of those objectives, run only when named in --arms.
+SETTINGS_ARMS: dict[str, dict] = {
+    "dpo-lr1e-4": {"objective": "dpo", "learning_rate": 1e-4},
+    "dpo-lr2e-4": {"objective": "dpo", "learning_rate": 2e-4},
+    "dpo+kl0.3": {"objective": "dpo", "kl_coef": 0.3},
+    "dpo-ld0.5": {"objective": "dpo", "trl": {"ld_alpha": 0.5}},
+    "dpo-ld0": {"objective": "dpo", "trl": {"ld_alpha": 0.0}},
+    "dpo-norm": {"objective": "dpo", "loss_type": ["sigmoid_norm"], "beta": 2.0},
+    "dpo+sft": {"objective": "dpo", "loss_type": ["sigmoid", "sft"]},
+    "bidirectional+sft": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"]},
+    "bidirectional+sft+kl0.3": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"], "kl_coef": 0.3},
+    "bidirectional+sft2": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 2.0]},
 }
-DEFAULT_ARMS = [name for name in ARMS if name not in SETTINGS_ARMS]
+ARMS = {**OBJECTIVE_ARMS, **SETTINGS_ARMS}
+DEFAULT_ARMS = list(OBJECTIVE_ARMS)
 
 
 def interpolate(points: list[tuple[float, float]], x: float) -> float:

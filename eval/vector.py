@@ -226,7 +226,7 @@ def equal_kl_settings(model, tokenizer, steering: VectorSteering, cfg: VectorArm
     :func:`wsteer.adapters.calibrate.search_alphas` on the same prompts and base answers. With
     ``cfg.match_alpha`` the adapter is not searched: α± = ±match_alpha, and each sign's c is searched to the KL the
     adapter has there."""
-    from wsteer.adapters.calibrate import DEFAULT_PROMPTS, CalibrateConfig, KLMeter, search_alphas
+    from wsteer.adapters.calibrate import DEFAULT_PROMPTS, CalibrateConfig, measure, search_alphas
 
     calibration = CalibrateConfig(
         prompts=list(DEFAULT_PROMPTS[: cfg.calibration_prompts]),
@@ -242,17 +242,17 @@ def equal_kl_settings(model, tokenizer, steering: VectorSteering, cfg: VectorArm
         kls = (adapter.plus.kl_quantile, adapter.minus.kl_quantile)
         targets = None
     else:  # the KL budget is what the adapter spends at ±match_alpha, measured exactly as the search measures c
-        meter = KLMeter(
+        alphas = (cfg.match_alpha, -cfg.match_alpha)
+        measured = measure(
             model,
             tokenizer,
             calibration.prompts,
+            alphas,
             calibration.max_new_tokens,
             calibration.quantile,
             batch_size,
             calibration.tokens,
         )
-        alphas = (cfg.match_alpha, -cfg.match_alpha)
-        measured = meter([0.0, *alphas])
         kls = targets = tuple(measured[a].kl_quantile for a in alphas)
     vector = search_alphas(
         model, tokenizer, calibration.prompts, calibration, progress=False, steering=steering, targets=targets

@@ -482,11 +482,12 @@ def beyond_prompting_check(summary: dict, sign: int, checks: DemoChecks, trait: 
 def coherence_check(summary: dict, sign: int, checks: DemoChecks, base: dict | None) -> dict:
     """Perplexity ratio and distinct-2 drop against α = 0 at every judged α of one pole."""
     base_ppl, base_d2 = _mean(base, "perplexity"), _mean(base, "distinct_2")
-    values, passed = [], bool(base_ppl and base_d2 is not None)
+    base_known = bool(base_ppl and base_d2 is not None)
+    values, passed = [], base_known
     arms = _pole_arms(summary, sign, checks.max_alpha)
     for arm in arms:  # every arm is shown, also after one has failed: the reader sees how far each one is
         ppl, d2 = _mean(arm, "perplexity"), _mean(arm, "distinct_2")
-        if not (base_ppl and base_d2 is not None) or ppl is None or d2 is None:
+        if not base_known or ppl is None or d2 is None:
             passed = False
             continue
         ratio, drop = ppl / base_ppl, base_d2 - d2
