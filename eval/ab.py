@@ -26,7 +26,7 @@ from typing import Literal
 from wsteer.eval.arms import ArmSettings
 from wsteer.eval.judge import JudgeConfig, judge_pairs, summarize_verdicts
 from wsteer.eval.metrics import AB_METRICS
-from wsteer.eval.scoring import base_context, score_answers
+from wsteer.eval.scoring import base_context, length_sorted, score_answers
 
 from wsteer.chat import build_messages, fill_template
 from wsteer.config import option, parse_finite_number
@@ -182,10 +182,11 @@ def _answer(arm: _LiveArm, tokenizer, cfg: ABConfig, rows: list[dict], pair: dic
 def _score(
     arm: _LiveArm, base_model, tokenizer, cfg: ABConfig, answers: list[dict], pair: dict, terms: list[str]
 ) -> None:
+    ordered = length_sorted(answers)  # batches of similar length pad less; the dicts are updated in place
     scores = score_answers(
-        arm.model, lambda a, b: arm.context(), base_model, tokenizer, answers, pair, terms, cfg.batch_size, kl=cfg.kl
+        arm.model, lambda a, b: arm.context(), base_model, tokenizer, ordered, pair, terms, cfg.batch_size, kl=cfg.kl
     )
-    for answer, score in zip(answers, scores):
+    for answer, score in zip(ordered, scores):
         answer.update(score)
 
 

@@ -43,7 +43,7 @@ from wsteer.eval.metrics import (
     summarize_arms,
 )
 from wsteer.eval.report import write_report
-from wsteer.eval.scoring import score_answers
+from wsteer.eval.scoring import length_sorted, score_answers
 from wsteer.eval.vector import VectorArms
 
 from wsteer.chat import build_messages, fill_template
@@ -322,9 +322,11 @@ def _score_missing(
         if not is_measured(row, cfg):
             log.append({"key": row["key"], "version": SCORE_VERSION, **text_metrics(row["text"], terms)})
     chunk = cfg.batch_size * 4
+    # One coefficient per part (the vector's hook is one c per forward); within it, shortest answers first, so
+    # every batch pads to answers of similar length. Rows keep their own α, so per-row scaling follows the order.
     parts = [
         group[start : start + chunk]
-        for group in _by_coefficient(model_scored, lambda r: r.get("coefficient")).values()
+        for group in map(length_sorted, _by_coefficient(model_scored, lambda r: r.get("coefficient")).values())
         for start in range(0, len(group), chunk)
     ]
     with tqdm(total=len(model_scored), desc="sweep: score", unit="row", disable=not model_scored) as bar:

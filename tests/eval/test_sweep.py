@@ -168,3 +168,47 @@ def test_kl_pass_perplexity_equals_the_reference_perplexity_and_kl_is_zero_at_al
     assert [s["perplexity"] for s in scores[:2]] == pytest.approx(reference[:2], rel=1e-5)
     assert scores[0]["kl"] > 1e-4 and scores[1]["kl"] == pytest.approx(0.0, abs=1e-6)
     assert all(v != v for v in scores[2].values())  # empty text: NaN
+
+
+def test_rows_scored_shortest_first_get_the_scores_each_row_gets_alone(steered, tmp_path):
+    """The sweep scores each coefficient's rows shortest first (batches pad to similar lengths); every row keeps
+    its own α through the reordering, so its record equals the row scored by itself, unbatched."""
+    from wsteer.eval.scoring import length_sorted, score_answers
+    from wsteer.eval.sweep import _score_missing
+
+    from wsteer.io import JsonlAppendLog
+    from wsteer.lora import per_row_adapter_scale
+
+    model, tokenizer, adapter, _ = steered
+    cfg = config(tmp_path, adapter, batch_size=2)
+    pair = {"pos": "honest", "neg": "dishonest", "template": "Pretend you're a {persona} person."}
+    texts = ["A long answer that goes on, and on, and on for a while.", "Yes, short.", "A medium answer, longer."]
+    texts.append("Ok.")
+    rows = [
+        {
+            "key": f"k{i}",
+            "scale": scale,
+            "filtered": True,
+            "prompt": f"Question {i}?",
+            "messages": build_messages(f"Question {i}?"),
+            "text": text,
+            "tokens": len(tokenizer(text)["input_ids"]),
+        }
+        for i, (text, scale) in enumerate(zip(texts, [1.5, -1.0, 0.0, 2.0]))
+    ]
+    assert [r["key"] for r in length_sorted(rows)] == ["k3", "k1", "k2", "k0"]  # the order batches are formed in
+    with JsonlAppendLog(tmp_path / "scores.jsonl") as log:
+        _score_missing(model, tokenizer, cfg, rows, pair, [], log)
+        scored = {r["key"]: r for r in log.records}
+
+    def alone(row, scale):
+        context = lambda a, b: per_row_adapter_scale(model, [scale])  # noqa: E731
+        return score_answers(model, context, model, tokenizer, [row], pair, [], batch_size=1)[0]
+
+    for row in rows:
+        reference = alone(row, row["scale"])
+        for metric in ("plr", "perplexity", "kl"):
+            assert scored[row["key"]][metric] == pytest.approx(reference[metric], rel=1e-4, abs=1e-6), metric
+    # planted fault: a row scored at another row's α (what a reorder that left the scales behind would do)
+    wrong = alone(rows[0], rows[1]["scale"])
+    assert scored["k0"]["kl"] != pytest.approx(wrong["kl"], rel=1e-3)
