@@ -26,7 +26,10 @@ chosen side; the demo's objective is ``bidirectional+sft``), ``bidirectional+sft
 (sft weight 2).
 
 Printed: one row per arm with ρ (Spearman of the PLR arm means over α), per pole α*, PLR shift and probe shift at
-α*, and the training wall time; plus the prompting baselines (pos / neg persona prompts, no adapter) for scale.
+α*, the training wall time and the demo's checks the arm misses (wsteer.pipeline.demo.acceptance_checks at their
+defaults, the persona-prompt arms of the first arm's sweep added to every arm's); plus the prompting baselines
+(pos / neg persona prompts, no adapter) for scale. ``--outside-limit 16`` sweeps the held-out prompts the demo does
+not read, to choose settings there and let the demo judge the choice on its own 16 afresh (round 4).
 
     python bench/objectives.py --pairs runs/demo/pairs/curated.jsonl --heldout runs/demo/pairs/heldout.jsonl
     python bench/objectives.py --pairs … --arms dpo,dpo+kl --json out.json
@@ -69,6 +72,19 @@ SETTINGS_ARMS: dict[str, dict] = {
     "bidirectional+sft": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"]},
     "bidirectional+sft+kl0.3": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"], "kl_coef": 0.3},
     "bidirectional+sft2": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 2.0]},
+    # Round 4: training less far (the − pole repeats itself a little more than the base model does)
+    "bidirectional+sft-ep2": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"], "epochs": 2},
+    "bidirectional+sft-lr2.5e-4": {
+        "objective": "bidirectional",
+        "loss_type": ["sigmoid", "sft"],
+        "learning_rate": 2.5e-4,
+    },
+    "bidirectional+sft-r8": {
+        "objective": "bidirectional",
+        "loss_type": ["sigmoid", "sft"],
+        "lora": {"r": 8, "alpha": 16.0},
+    },
+    "bidirectional+sft1.5": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 1.5]},
 }
 ARMS = {**OBJECTIVE_ARMS, **SETTINGS_ARMS}
 DEFAULT_ARMS = list(OBJECTIVE_ARMS)
@@ -146,7 +162,7 @@ def sweep_arm(adapter: Path, args, out: Path, baselines: list[str]) -> dict:
         "seed": args.seed,
         "probes": args.probes,
         "heldout_pairs": args.heldout,
-        "prompts": {"split": "heldout", "limit": args.prompts, "instruction": args.instruction},
+        "prompts": prompt_source(args, out),
         "sampling": {"max_new_tokens": args.max_new_tokens, "temperature": 0.7, "top_p": 0.95},
         "vocabulary": {"mode": "ban"},
         "leak_check_prompts": 0,
@@ -154,6 +170,22 @@ def sweep_arm(adapter: Path, args, out: Path, baselines: list[str]) -> dict:
     }
     run_sweep(load_config(SweepConfig, data=data))
     return json.loads((out / "summary.json").read_text())
+
+
+def prompt_source(args, out: Path) -> dict:
+    """The sweep's prompts: the first ``--prompts`` held-out ones, or every held-out prompt outside the
+    ``limit: --outside-limit`` selection (written to a JSONL under ``out``, which the sweep reads as a suite)."""
+    if args.outside_limit is None:
+        return {"split": "heldout", "limit": args.prompts, "instruction": args.instruction}
+    from wsteer.io import write_jsonl
+    from wsteer.prompts import PromptSource, resolve_prompts
+
+    every = resolve_prompts(PromptSource(split="heldout"))
+    read = {p.id for p in resolve_prompts(PromptSource(split="heldout", limit=args.outside_limit))}
+    path = out / "prompts.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl(path, [{"id": p.id, "prompt": p.prompt, "domain": p.domain} for p in every if p.id not in read])
+    return {"suite": str(path), "split": "all", "instruction": args.instruction}
 
 
 def arm_row(name: str, summary: dict, bound: float, seconds: float) -> dict:
@@ -178,6 +210,13 @@ def main() -> None:
     parser.add_argument("--arms", default=",".join(DEFAULT_ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--prompts", type=int, default=16, help="held-out prompts per α")
+    parser.add_argument(
+        "--outside-limit",
+        type=int,
+        default=None,
+        help="sweep the held-out prompts *outside* the `limit: K` selection instead (K = 16: the ones the demo does "
+        "not read), so settings are chosen on prompts the demo then judges them on afresh",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument(
         "--alphas",
@@ -219,13 +258,26 @@ def main() -> None:
                     f"ppl ×{ratio:.2f}",
                     flush=True,
                 )
+        if index == 0:
+            prompt_arms = [a for a in summary["arms"] if a["kind"] == "prompt"]
         row = arm_row(name, summary, args.ppl_ratio, seconds)
+        row["misses"] = demo_check_misses(summary, prompt_arms)
         rows.append(row)
         print(format_row(row), flush=True)
     if args.json:
         Path(args.json).write_text(
             json.dumps({"machine": context, "ppl_ratio": args.ppl_ratio, "rows": rows}, indent=1)
         )
+
+
+def demo_check_misses(summary: dict, prompt_arms: list[dict]) -> list[str]:
+    """The demo's checks (its defaults, configs/demo.yaml) that this arm's sweep misses; the persona-prompt arms,
+    swept with the first arm only, are added so every arm is judged against the same prompts."""
+    from wsteer.pipeline.demo import DemoChecks, acceptance_checks
+
+    arms = [a for a in summary["arms"] if a["kind"] != "prompt"] + prompt_arms
+    checks = acceptance_checks({**summary, "arms": arms}, DemoChecks())
+    return [f"{c['check']} ({c['value']})" for c in checks if not c["passed"]]
 
 
 def format_row(row: dict) -> str:
@@ -239,7 +291,7 @@ def format_row(row: dict) -> str:
     lengths = " ".join(f"{k}: ×{v:.2f}" for k, v in row["length_ratio"].items() if v is not None)
     return (
         f"{row['arm']:<20} ρ={row['rho']:+.2f} | + {pole(row['plus'])} | − {pole(row['minus'])} | "
-        f"length {lengths} | {row['train_s']} s"
+        f"length {lengths} | {row['train_s']} s | demo checks missed: {'; '.join(row['misses']) or 'none'}"
     )
 
 
