@@ -184,3 +184,17 @@ def test_a_planted_leak_is_measured_exactly_and_the_ban_filter_blocks_it(tmp_pat
     assert summary["leak"]["n_unfiltered"] > 0
     assert summary["leak"]["unfiltered_rate"] == 1.0
     assert summary["leak"]["filtered_rate"] == 0.0
+
+
+def test_rho_of_one_swap_among_five_arms_meets_a_target_of_0_9():
+    """scipy gives 0.8999999999999998 for one swapped pair of five arm means: that is ρ = 0.9 and passes 0.9; a
+    second swap (0.8) still fails."""
+    from scipy.stats import spearmanr
+
+    one_swap = float(spearmanr([1, 2, 3, 4, 5], [1, 3, 2, 4, 5])[0])
+    assert one_swap < 0.9  # the rounding the check must absorb
+    summary = clean_summary()
+    summary["dose_response"]["spearman_arm_means"]["rho"] = one_swap
+    assert "trait rises with α" not in failed(summary)
+    summary["dose_response"]["spearman_arm_means"]["rho"] = float(spearmanr([1, 2, 3, 4, 5], [2, 1, 3, 5, 4])[0])
+    assert "trait rises with α" in failed(summary)

@@ -527,6 +527,7 @@ def length_checks(judged: list[dict], checks: DemoChecks) -> list[dict]:
     ]
 
 
+RHO_TOLERANCE = 1e-9  # Spearman's ρ is a ratio of small integers; compare it to its target up to rounding
 PROBE_METRIC = "probe"  # wsteer.eval.probe: log p(true) − log p(false) under the arm
 
 
@@ -549,7 +550,9 @@ def acceptance_checks(summary: dict, checks: DemoChecks, trait: str = "plr") -> 
             "trait rises with α",
             f"Spearman ρ over arm means ≥ {checks.min_spearman}",
             [f"ρ = {rho:.2f} over arm means ({_rho(dose, 'spearman'):.2f} over samples)"],
-            rho >= checks.min_spearman,  # False for NaN
+            # False for NaN. ρ over five arm means takes the values 1, 0.9, 0.8, …: one swap gives 0.8999999999999998
+            # in floating point, which is 0.9 and must meet a 0.9 target.
+            rho >= checks.min_spearman - RHO_TOLERANCE,
         ),
         beyond_prompting_check(summary, +1, checks, trait),
         beyond_prompting_check(summary, -1, checks, trait),
