@@ -23,7 +23,8 @@ Settings arms (only when named in ``--arms``; docs/clean-steer.md rounds 2 and 3
 (learning rate), ``dpo+kl0.3`` (a weaker KL), ``dpo-ld0.5`` / ``dpo-ld0`` (LD-DPO, TRL ``ld_alpha``), ``dpo-norm``
 (TRL ``sigmoid_norm``, β 2), ``dpo+sft`` and ``bidirectional+sft`` (TRL ``loss_type: [sigmoid, sft]``: the NLL of the
 chosen side; the demo's objective is ``bidirectional+sft``), ``bidirectional+sft+kl0.3`` and ``bidirectional+sft2``
-(sft weight 2).
+(sft weight 2); round 4: ``bidirectional+sft-ep2`` (2 epochs), ``bidirectional+sft-lr2.5e-4``, ``bidirectional+sft-r8``
+(rank 8, alpha 16: the same alpha/r) and ``bidirectional+sft1.5`` (sft weight 1.5).
 
 Printed: one row per arm with ρ (Spearman of the PLR arm means over α), per pole α*, PLR shift and probe shift at
 α*, the training wall time and the demo's checks the arm misses (wsteer.pipeline.demo.acceptance_checks at their
