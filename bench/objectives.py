@@ -240,6 +240,7 @@ def main() -> None:
     print(f"load average {context.get('load_average')}", flush=True)
     out = Path(args.out)
     rows = []
+    prompt_arms: list[dict] = []  # the persona-prompt arms, swept with the first arm only
     for index, name in enumerate(args.arms.split(",")):
         if args.report_only and not (out / name / "eval" / "summary.json").is_file():
             continue
