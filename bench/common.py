@@ -67,6 +67,15 @@ def start_machine(threads: int | None = None) -> dict[str, Any]:
     return machine
 
 
+FILLER = "The answer depends on what you need, and here is why it matters. "
+
+
+def filler_tokens(tokenizer, n: int) -> list[int]:
+    """``n`` token ids of a neutral answer sentence, repeated: an answer of a chosen length for scoring benches."""
+    ids = tokenizer(FILLER)["input_ids"]
+    return (ids * (n // len(ids) + 1))[:n]
+
+
 def reproduce_command(argv: list[str] | None = None, script: str | None = None) -> str:
     """The command line that reruns this bench: ``python bench/X.py`` + its arguments, without ``--json PATH``."""
     argv = sys.argv[1:] if argv is None else argv

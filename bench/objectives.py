@@ -234,10 +234,9 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="print the table from finished arms only")
     args = parser.parse_args()
 
-    from bench.common import machine_context
+    from bench.common import start_machine
 
-    context = machine_context(None)
-    print(f"load average {context.get('load_average')}", flush=True)
+    context = start_machine()
     out = Path(args.out)
     rows = []
     prompt_arms: list[dict] = []  # the persona-prompt arms, swept with the first arm only

@@ -48,19 +48,17 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    from bench.common import machine_context
+    from bench.common import filler_tokens, start_machine
     from wsteer.chat import encode_prompt, persona_messages
     from wsteer.models import load_model, load_tokenizer
     from wsteer.prompts import PromptSource, resolve_prompts
     from wsteer.scoring import completion_span, teacher_forced_log_softmax
 
-    context = machine_context(None)
-    print(f"load average {context.get('load_average')}", flush=True)
+    context = start_machine()
     model, tokenizer = load_model(args.model), load_tokenizer(args.model)
     model.eval()
     prompts = resolve_prompts(PromptSource(split="heldout", limit=args.answers))
-    filler = tokenizer("The answer depends on what you need, and here is why it matters. ")["input_ids"]
-    answer = (filler * (args.answer_tokens // len(filler) + 1))[: args.answer_tokens]
+    answer = filler_tokens(tokenizer, args.answer_tokens)
     rows = []
     for prompt in prompts:
         ids = encode_prompt(tokenizer, persona_messages(prompt.prompt, "Pretend you're a {persona} person.", "honest"))

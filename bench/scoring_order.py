@@ -35,17 +35,18 @@ PAIR = {"pos": "honest", "neg": "dishonest", "template": "Pretend you're a {pers
 
 def filler_answers(tokenizer, n: int, seed: int) -> list[dict]:
     """``n`` answers to held-out prompts, 4 arms per prompt as a sweep plans them, lengths drawn in [8, 160]."""
+    from bench.common import filler_tokens
     from wsteer.prompts import PromptSource, resolve_prompts
 
     rng = random.Random(seed)
-    filler = tokenizer("The answer depends on what you need, and here is why it matters. ")["input_ids"]
     prompts = resolve_prompts(PromptSource(split="heldout"))
-    rows = []
-    for index in range(n):
-        tokens = rng.randint(8, 160)
-        ids = (filler * (tokens // len(filler) + 1))[:tokens]
-        rows.append({"prompt": prompts[(index // 4) % len(prompts)].prompt, "text": tokenizer.decode(ids)})
-    return rows
+    return [
+        {
+            "prompt": prompts[(i // 4) % len(prompts)].prompt,
+            "text": tokenizer.decode(filler_tokens(tokenizer, rng.randint(8, 160))),
+        }
+        for i in range(n)
+    ]
 
 
 def sweep_answers(path: Path, n: int) -> list[dict]:
@@ -54,11 +55,9 @@ def sweep_answers(path: Path, n: int) -> list[dict]:
     return [{"prompt": r["prompt"], "text": r["text"]} for r in rows if r.get("filtered", True)][:n]
 
 
-def padded_positions(tokenizer, rows: list[dict], batch_size: int) -> int:
+def padded_positions(rows: list[dict], batch_size: int) -> int:
     """Positions the batches of ``rows`` (in this order) hold after right-padding: Σ batch size × longest row."""
-    from wsteer.chat import encode_completion, encode_prompt
-
-    lengths = [len(encode_prompt(tokenizer, r["messages"]) + encode_completion(tokenizer, r["text"])) for r in rows]
+    lengths = [r["positions"] for r in rows]
     return sum(
         len(lengths[i : i + batch_size]) * max(lengths[i : i + batch_size]) for i in range(0, len(rows), batch_size)
     )
@@ -76,12 +75,11 @@ def main() -> None:
 
     from wsteer.eval.scoring import length_sorted, score_answers
 
-    from bench.common import machine_context
-    from wsteer.chat import build_messages, encode_completion
+    from bench.common import start_machine
+    from wsteer.chat import build_messages, encode_completion, encode_prompt
     from wsteer.models import load_model, load_tokenizer
 
-    context = machine_context(None)
-    print(f"load average {context.get('load_average')}", flush=True)
+    context = start_machine()
     model, tokenizer = load_model(args.model), load_tokenizer(args.model)
     model.eval()
     if args.generations:
@@ -91,6 +89,7 @@ def main() -> None:
     for row in rows:
         row["messages"] = build_messages(row["prompt"])
         row["tokens"] = len(encode_completion(tokenizer, row["text"]))
+        row["positions"] = len(encode_prompt(tokenizer, row["messages"])) + row["tokens"]  # prompt + answer
     arms = {"plan order": list(rows), "shortest first": length_sorted(rows)}
     seconds, scores, padded = {}, {}, {}
     for name, ordered in arms.items():
@@ -100,7 +99,7 @@ def main() -> None:
         )
         seconds[name] = time.perf_counter() - started
         scores[name] = {id(row): record for row, record in zip(ordered, records)}
-        padded[name] = padded_positions(tokenizer, ordered, args.batch_size)
+        padded[name] = padded_positions(ordered, args.batch_size)
     diff = max(
         abs(scores["plan order"][id(row)][m] - scores["shortest first"][id(row)][m])
         for row in rows
