@@ -24,7 +24,8 @@ Settings arms (only when named in ``--arms``; docs/clean-steer.md rounds 2 and 3
 (TRL ``sigmoid_norm``, β 2), ``dpo+sft`` and ``bidirectional+sft`` (TRL ``loss_type: [sigmoid, sft]``: the NLL of the
 chosen side; the demo's objective is ``bidirectional+sft``), ``bidirectional+sft+kl0.3`` and ``bidirectional+sft2``
 (sft weight 2); round 4: ``bidirectional+sft-ep2`` (2 epochs), ``bidirectional+sft-lr2.5e-4``, ``bidirectional+sft-r8``
-(rank 8, alpha 16: the same alpha/r) and ``bidirectional+sft1.5`` (sft weight 1.5).
+(rank 8, alpha 16: the same alpha/r) and ``bidirectional+sft1.5`` (sft weight 1.5); round 5:
+``bidirectional+sft-scales0.5`` (``pole_scales: [0.5, 1]``: each pair's pole scale drawn from [0.5, 1] every step).
 
 Printed: one row per arm with ρ (Spearman of the PLR arm means over α), per pole α*, PLR shift and probe shift at
 α*, the training wall time and the demo's checks the arm misses (wsteer.pipeline.demo.acceptance_checks at their
@@ -86,6 +87,12 @@ SETTINGS_ARMS: dict[str, dict] = {
         "lora": {"r": 8, "alpha": 16.0},
     },
     "bidirectional+sft1.5": {"objective": "bidirectional", "loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 1.5]},
+    # Round 5: train the strengths the demo judges (|α| 0.5 and 1), not only ±1
+    "bidirectional+sft-scales0.5": {
+        "objective": "bidirectional",
+        "loss_type": ["sigmoid", "sft"],
+        "pole_scales": [0.5, 1.0],
+    },
 }
 ARMS = {**OBJECTIVE_ARMS, **SETTINGS_ARMS}
 DEFAULT_ARMS = list(OBJECTIVE_ARMS)

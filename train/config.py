@@ -233,11 +233,18 @@ class TrainConfig:
     )
     loss_weights: list[float] | None = option(None, "Weights of the loss_type entries (TRL `loss_weights`).")
     label_smoothing: float = option(0.0, "TRL `label_smoothing` (robust / exo_pair losses).")
+    pole_scales: list[float] = option(
+        help="bidirectional only: the adapter scales each pole is trained at, [low, high] with 0 < low <= high. "
+        "Each step draws every pair's scale uniformly from the range (seeded) and trains cho > rej at +scale and "
+        "rej > cho at -scale, so the strengths the adapter is used at between low and high are trained too, "
+        "not only interpolated. [1, 1] = only ±1.",
+        factory=lambda: [1.0, 1.0],
+    )
     kl_coef: float = option(
         0.0,
         "Weight of a token-level KL(adapter || base) on the completion tokens added to the loss (bidirectional: "
-        "at ±1; dpo: on cho and rej; contrastive_sft: on each side), which keeps the answers close to the "
-        "base model's; 0 = off (TRL's loss unchanged).",
+        "at the trained ±scale; dpo: on cho and rej; contrastive_sft: on each side), which keeps the answers close "
+        "to the base model's; 0 = off (TRL's loss unchanged).",
     )
 
     # --- optimisation
@@ -340,6 +347,13 @@ class TrainConfig:
             raise ValueError(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction}")
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
+        if len(self.pole_scales) != 2 or not 0 < self.pole_scales[0] <= self.pole_scales[1]:
+            raise ValueError(f"pole_scales must be [low, high] with 0 < low <= high, got {self.pole_scales}")
+        if self.pole_scales != [1.0, 1.0] and self.objective != "bidirectional":
+            raise ValueError(
+                f"pole_scales applies to objective 'bidirectional' only (got objective {self.objective!r}); "
+                "leave it at [1, 1]"
+            )
         if self.kl_coef > 0 and self.lora.is_pissa:
             raise ValueError(
                 "kl_coef needs the adapter-disabled model to be the base, which PiSSA's rewritten weights are not; "

@@ -5,8 +5,9 @@
 * ``bidirectional``: :class:`BidirectionalDPOTrainer` subclasses it. Each step it mirrors the batch — the pairs
   as given with the adapter at scale +1, and the same pairs with cho and rej swapped at scale -1 — and runs
   TRL's own loss on that one doubled batch (one forward; per-row scales via :func:`wsteer.lora.per_row_adapter_scale`).
-  So one adapter learns both poles: +1 prefers cho, -1 prefers rej. An optional token-level
-  KL(adapter at ±1 || base) on completion tokens keeps both poles coherent.
+  So one adapter learns both poles: +1 prefers cho, -1 prefers rej. With ``pole_scales: [low, high]`` each pair's
+  scale is drawn from that range every step, so the weaker strengths are trained too. An optional token-level
+  KL(adapter at ±s || base) on completion tokens keeps both poles coherent.
 * ``kl_coef > 0`` adds the same token-level KL(adapter || base) on the completion tokens to every objective
   (:class:`KLToBaseMixin`): dpo on cho and rej, contrastive_sft on each side's completions.
 * ``contrastive_sft``: TRL's :class:`~trl.SFTTrainer` trains one LoRA on cho and one on rej (same seed, same
@@ -189,12 +190,13 @@ class _Capture:
             handle.remove()
 
 
-def mirrored_batch(inputs: dict) -> tuple[dict, list[float]]:
+def mirrored_batch(inputs: dict, magnitudes: list[float] | None = None) -> tuple[dict, list[float]]:
     """The bidirectional batch and its per-row adapter scales.
 
     TRL's preference batch is ``[cho_1..cho_B, rej_1..rej_B]`` (chosen half, then rejected half). The mirrored
-    batch has chosen half ``[cho (+1), rej (-1)]`` and rejected half ``[rej (+1), cho (-1)]``: 2B pairs whose
-    first B ask for cho > rej at scale +1 and whose last B ask for rej > cho at scale -1.
+    batch has chosen half ``[cho (+s), rej (-s)]`` and rejected half ``[rej (+s), cho (-s)]``: 2B pairs whose
+    first B ask for cho > rej at scale +s and whose last B ask for rej > cho at scale -s. ``magnitudes``: pair
+    b's s (B values; default 1 for every pair).
     """
     import torch
 
@@ -207,8 +209,33 @@ def mirrored_batch(inputs: dict) -> tuple[dict, list[float]]:
         mirrored["ref_chosen_logps"] = torch.cat([ref_cho, ref_rej])  # [2B]
         mirrored["ref_rejected_logps"] = torch.cat([ref_rej, ref_cho])  # [2B]
     batch = inputs["input_ids"].shape[0] // 2
-    alphas = ([1.0] * batch + [-1.0] * batch) * 2  # [4B]: chosen half, then rejected half
+    scales = [1.0] * batch if magnitudes is None else [float(m) for m in magnitudes]
+    if len(scales) != batch:
+        raise ValueError(f"{len(scales)} pole magnitudes for a batch of {batch} pairs")
+    alphas = (scales + [-m for m in scales]) * 2  # [4B]: chosen half, then rejected half
     return mirrored, alphas
+
+
+class PoleScaleSampler:
+    """Each training step's pole magnitudes: one per pair, uniform in [low, high], from a stream seeded once.
+
+    A run with the same seed draws the same magnitudes; a run resumed from a checkpoint draws afresh (the stream
+    is not checkpointed). ``low == high`` draws nothing and returns that value for every pair.
+    """
+
+    def __init__(self, low: float, high: float, seed: int):
+        import torch
+
+        self.low, self.high = float(low), float(high)
+        self._generator = torch.Generator(device="cpu").manual_seed(seed)
+
+    def __call__(self, pairs: int) -> list[float]:
+        import torch
+
+        if self.low == self.high:
+            return [self.low] * pairs
+        uniform = torch.rand(pairs, generator=self._generator)  # [B] in [0, 1)
+        return (self.low + (self.high - self.low) * uniform).tolist()
 
 
 def token_kl_to_base(hidden_policy, hidden_base, lm_head, mask, chunk_size: int = 256):
@@ -385,11 +412,19 @@ def make_trainer_classes():
             return self._with_kl(lambda: parent(model, inputs, return_outputs), inputs, mask, return_outputs)
 
     class BidirectionalDPOTrainer(KLToBaseMixin, WsteerDPOTrainer, DPOTrainer):
-        """One adapter, both poles: TRL's DPO loss on the mirrored batch with per-row adapter scales ±1 (its KL
-        term is taken at ±1 on the mirrored batch, so it overrides the loss rather than calling ``_with_kl``)."""
+        """One adapter, both poles: TRL's DPO loss on the mirrored batch with per-row adapter scales ±s (its KL
+        term is taken at the same scales on the mirrored batch, so it overrides the loss rather than calling
+        ``_with_kl``). s is 1, or drawn per pair from ``pole_scales`` = (low, high) in training steps; evaluation
+        steps stay at ±1."""
+
+        def __init__(self, *args, pole_scales: tuple[float, float] = (1.0, 1.0), **kwargs):
+            super().__init__(*args, **kwargs)
+            self.pole_scales = PoleScaleSampler(*pole_scales, seed=self.args.seed)
 
         def _compute_loss(self, model, inputs, return_outputs):
-            mirrored, alphas = mirrored_batch(inputs)
+            pairs = inputs["input_ids"].shape[0] // 2
+            magnitudes = self.pole_scales(pairs) if self.model.training else None
+            mirrored, alphas = mirrored_batch(inputs, magnitudes)
             causal_lm = _causal_lm(self)
             capture = _Capture(causal_lm, hidden=self.kl_coef > 0)
             try:

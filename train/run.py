@@ -232,6 +232,8 @@ def _train_preference(cfg: TrainConfig, model, tokenizer, pairs: PairSet, work: 
         dataset = to_dataset(preference_rows(pairs.train), work / "data" / "preference")
     kwargs: dict[str, Any] = {"reference_is_initial_adapter": cfg.lora.is_pissa, "kl_coef": cfg.kl_coef}
     trainer_cls = bidirectional_trainer if cfg.objective == "bidirectional" else preference_trainer
+    if cfg.objective == "bidirectional":
+        kwargs["pole_scales"] = tuple(cfg.pole_scales)
     trainer = trainer_cls(
         model=model,
         ref_model=None,

@@ -149,6 +149,58 @@ def test_mirrored_batch_swaps_sides_and_signs():
     assert mirrored["ref_rejected_logps"].tolist() == [-3.0, -4.0, -1.0, -2.0]
 
 
+def test_mirrored_batch_puts_each_pairs_magnitude_on_both_poles():
+    from wsteer.train.objectives import mirrored_batch
+
+    ids = torch.arange(8).view(4, 2)  # rows: cho0, cho1, rej0, rej1
+    inputs = {key: ids for key in ("input_ids", "attention_mask", "completion_mask")}
+    _, alphas = mirrored_batch(inputs, [0.5, 0.75])
+    assert alphas == [0.5, 0.75, -0.5, -0.75, 0.5, 0.75, -0.5, -0.75]
+    with pytest.raises(ValueError, match="3 pole magnitudes for a batch of 2"):
+        mirrored_batch(inputs, [0.5, 0.75, 1.0])
+
+
+def test_pole_scale_sampler_draws_in_its_range_and_repeats_with_its_seed():
+    from wsteer.train.objectives import PoleScaleSampler
+
+    draws = [PoleScaleSampler(0.5, 1.0, seed=3)(4) for _ in range(2)]
+    assert draws[0] == draws[1] and len(set(draws[0])) == 4
+    assert all(0.5 <= d < 1.0 for d in draws[0])
+    assert PoleScaleSampler(0.5, 1.0, seed=4)(4) != draws[0]
+    assert PoleScaleSampler(1.0, 1.0, seed=3)(3) == [1.0, 1.0, 1.0]
+
+
+def test_pole_scales_train_the_adapter_at_the_scales_drawn(make_config, pairs_file):
+    """Same seed and data: an adapter trained at ±0.5 separates the pairs further at ±0.5 than one trained at
+    ±1 does (it had to reach the margins at half strength). An objective that ignored the drawn scales would
+    train the same adapter twice."""
+    records = [json.loads(line) for line in Path(pairs_file).read_text().splitlines()]
+    margins = {}
+    for scales in ([1.0, 1.0], [0.5, 0.5]):
+        cfg = make_config(
+            "objective=bidirectional",
+            f"pole_scales={json.dumps(scales)}",
+            "learning_rate=5e-2",
+            "epochs=4",
+            "heldout_fraction=0",
+            f"output_dir={Path(make_config().output_dir).parent / str(scales[0])}",
+        )
+        result = train_adapter(cfg)
+        base = train_margins(result, records, 0.0)
+        margins[scales[0]] = {a: train_margins(result, records, a) - base for a in (0.5, -0.5)}
+    assert margins[0.5][0.5] > 1.5 * margins[1.0][0.5] > 0, margins
+    assert margins[0.5][-0.5] < 1.5 * margins[1.0][-0.5] < 0, margins
+
+
+def test_pole_scales_are_checked():
+    from wsteer.train.config import TrainConfig
+
+    with pytest.raises(ValueError, match="0 < low <= high"):
+        TrainConfig(objective="bidirectional", pole_scales=[1.0, 0.5])
+    with pytest.raises(ValueError, match="applies to objective 'bidirectional' only"):
+        TrainConfig(objective="dpo", pole_scales=[0.5, 1.0])
+
+
 def test_token_kl_matches_full_logits_and_is_zero_at_the_base():
     from wsteer.train.objectives import token_kl_to_base
 
