@@ -15,8 +15,8 @@ A sweep with ``samples_per_prompt: N`` answers each prompt N times (sample 0 is 
 0,1,2,all`` reads the checks on each sample alone — replicates of the demo's verdict on the same adapter and
 prompts — and on all of them pooled:
 
-    wsteer eval sweep --config runs/demo/eval/config.yaml runs/demo/adapter out_dir=runs/replicates \
-        samples_per_prompt=4 'baselines=[]' leak_check_prompts=0 kl=false vector.pairs=null probes=null \
+    wsteer eval sweep --config runs/demo/eval/config.yaml runs/demo/adapter out_dir=runs/replicates \\
+        samples_per_prompt=4 'baselines=[]' leak_check_prompts=0 kl=false vector.pairs=null probes=null \\
         heldout_pairs=null
     python bench/heldout_power.py runs/replicates/generations.jsonl --sizes 16 --samples 0,1,2,3,all
 """
