@@ -348,7 +348,10 @@ class TrainConfig:
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
         if len(self.pole_scales) != 2 or not 0 < self.pole_scales[0] <= self.pole_scales[1]:
-            raise ValueError(f"pole_scales must be [low, high] with 0 < low <= high, got {self.pole_scales}")
+            raise ValueError(
+                f"pole_scales must be [low, high] with 0 < low <= high, got {self.pole_scales}; e.g. [0.5, 1.0] "
+                "trains every strength from half to full, [1.0, 1.0] only ±1"
+            )
         if self.pole_scales != [1.0, 1.0] and self.objective != "bidirectional":
             raise ValueError(
                 f"pole_scales applies to objective 'bidirectional' only (got objective {self.objective!r}); "
